@@ -1,0 +1,203 @@
+//! The argument grammar of the four commands, after the key:
+//! `limits [STRATEGY name] [COST n] [BURST n]`. Pure: byte slices in, a
+//! request or the exact error reply out.
+
+use crate::limit::{Limits, MAX_AMOUNT, parse_limits};
+use crate::strategy::Strategy;
+
+/// Which command is being parsed; they accept different options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Hit,
+    Test,
+    Stats,
+    Clear,
+}
+
+/// A validated request: everything the engine needs besides `now` and state.
+#[derive(Clone, Copy, Debug)]
+pub struct Request {
+    pub limits: Limits,
+    pub strategy: Strategy,
+    pub cost: u64,
+    /// Only set for GCRA; `None` means "the burst is the limit's amount".
+    pub burst: Option<u64>,
+}
+
+/// An error reply, worded as the contract says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError(pub String);
+
+fn syntax(word: &[u8]) -> ArgError {
+    ArgError(format!(
+        "ERR syntax error near '{}'",
+        String::from_utf8_lossy(word)
+    ))
+}
+
+fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 20 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Parses `limits` and the options that follow it. `rest` is everything
+/// after the key (at least the limits argument).
+pub fn parse_request(
+    cmd: Command,
+    limits_arg: &[u8],
+    options: &[&[u8]],
+) -> Result<Request, ArgError> {
+    let limits = parse_limits(limits_arg).map_err(|e| ArgError(e.to_string()))?;
+    let mut strategy: Option<Strategy> = None;
+    let mut cost: Option<u64> = None;
+    let mut burst: Option<u64> = None;
+    let mut i = 0;
+    while i < options.len() {
+        let word = options[i];
+        let value = options.get(i + 1).copied();
+        let name = word.to_ascii_uppercase();
+        match name.as_slice() {
+            b"STRATEGY" if strategy.is_none() => {
+                let v = value.ok_or_else(|| syntax(word))?;
+                strategy = Some(Strategy::parse(v).ok_or_else(|| {
+                    ArgError(format!(
+                        "ERR unknown strategy '{}'",
+                        String::from_utf8_lossy(v)
+                    ))
+                })?);
+            }
+            b"COST" if cost.is_none() && matches!(cmd, Command::Hit | Command::Test) => {
+                let v = value.ok_or_else(|| syntax(word))?;
+                cost = Some(parse_u64(v).filter(|&c| c <= MAX_AMOUNT).ok_or_else(|| {
+                    ArgError(format!(
+                        "ERR COST must be an integer from 0 to {MAX_AMOUNT}"
+                    ))
+                })?);
+            }
+            b"BURST" if burst.is_none() && cmd != Command::Clear => {
+                let v = value.ok_or_else(|| syntax(word))?;
+                burst = Some(
+                    parse_u64(v)
+                        .filter(|&b| (1..=MAX_AMOUNT).contains(&b))
+                        .ok_or_else(|| {
+                            ArgError(format!(
+                                "ERR BURST must be an integer from 1 to {MAX_AMOUNT}"
+                            ))
+                        })?,
+                );
+            }
+            _ => return Err(syntax(word)),
+        }
+        i += 2;
+    }
+    let strategy = strategy.unwrap_or(Strategy::FixedWindow);
+    if burst.is_some() && strategy != Strategy::Gcra {
+        return Err(syntax(b"BURST"));
+    }
+    if let Some(b) = burst {
+        for l in limits.as_slice() {
+            // B * T = B * W / L may not pass ten years.
+            if u128::from(b) * u128::from(l.window_ms)
+                > u128::from(crate::limit::MAX_WINDOW_MS) * u128::from(l.amount)
+            {
+                return Err(ArgError(format!(
+                    "ERR BURST too large for limit '{}'",
+                    String::from_utf8_lossy(&limits_arg[l.span.0..l.span.1])
+                )));
+            }
+        }
+    }
+    Ok(Request {
+        limits,
+        strategy,
+        cost: cost.unwrap_or(1),
+        burst,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(cmd: Command, words: &[&str]) -> Result<Request, String> {
+        let opts: Vec<&[u8]> = words[1..].iter().map(|w| w.as_bytes()).collect();
+        parse_request(cmd, words[0].as_bytes(), &opts).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn defaults_and_options_in_any_order() {
+        let r = parse(Command::Hit, &["10/s"]).unwrap();
+        assert_eq!(
+            (r.strategy, r.cost, r.burst),
+            (Strategy::FixedWindow, 1, None)
+        );
+        let r = parse(Command::Hit, &["10/s", "cost", "5", "Strategy", "MOVING"]).unwrap();
+        assert_eq!((r.strategy, r.cost), (Strategy::MovingWindow, 5));
+        let r = parse(Command::Test, &["10/s", "BURST", "3", "STRATEGY", "gcra"]).unwrap();
+        assert_eq!((r.strategy, r.burst), (Strategy::Gcra, Some(3)));
+        let r = parse(Command::Hit, &["10/s", "COST", "4294967295"]).unwrap();
+        assert_eq!(r.cost, 4_294_967_295);
+        assert_eq!(parse(Command::Hit, &["10/s", "COST", "0"]).unwrap().cost, 0);
+    }
+
+    #[test]
+    fn errors_are_worded_as_the_contract() {
+        let cost = "ERR COST must be an integer from 0 to 4294967295";
+        for bad in [
+            "-1",
+            "4294967296",
+            "1.5",
+            "",
+            "abc",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(
+                parse(Command::Hit, &["10/s", "COST", bad]).unwrap_err(),
+                cost
+            );
+        }
+        assert_eq!(
+            parse(Command::Hit, &["10/s", "STRATEGY", "foo"]).unwrap_err(),
+            "ERR unknown strategy 'foo'"
+        );
+        assert_eq!(
+            parse(Command::Hit, &["10/s", "COST", "1", "cost", "2"]).unwrap_err(),
+            "ERR syntax error near 'cost'"
+        );
+        assert_eq!(
+            parse(Command::Hit, &["10/s", "STRATEGY"]).unwrap_err(),
+            "ERR syntax error near 'STRATEGY'"
+        );
+        assert_eq!(
+            parse(Command::Hit, &["10/s", "LIMIT", "3"]).unwrap_err(),
+            "ERR syntax error near 'LIMIT'"
+        );
+        assert_eq!(
+            parse(Command::Stats, &["10/s", "COST", "3"]).unwrap_err(),
+            "ERR syntax error near 'COST'"
+        );
+        assert_eq!(
+            parse(Command::Clear, &["10/s", "BURST", "3"]).unwrap_err(),
+            "ERR syntax error near 'BURST'"
+        );
+        assert_eq!(
+            parse(Command::Hit, &["10/s", "BURST", "3"]).unwrap_err(),
+            "ERR syntax error near 'BURST'"
+        );
+        assert_eq!(
+            parse(Command::Hit, &["10/s", "STRATEGY", "gcra", "BURST", "0"]).unwrap_err(),
+            "ERR BURST must be an integer from 1 to 4294967295"
+        );
+        assert_eq!(
+            parse(
+                Command::Hit,
+                &["1/y;1/s", "STRATEGY", "gcra", "BURST", "11"]
+            )
+            .unwrap_err(),
+            "ERR BURST too large for limit '1/y'"
+        );
+        assert!(parse(Command::Hit, &["1/y", "STRATEGY", "gcra", "BURST", "10"]).is_ok());
+    }
+}

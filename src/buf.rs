@@ -1,0 +1,146 @@
+//! The value being rewritten, seen as bytes that can be patched in place.
+//! The engine changes state only through [`Tracked`], which records which
+//! byte ranges changed so the glue can replicate just those.
+
+/// A growable byte buffer: a `Vec<u8>` in tests, the Redis string itself
+/// (through DMA) in the module.
+pub trait ValueBuf {
+    /// The whole value.
+    fn as_slice(&self) -> &[u8];
+    /// The whole value, writable.
+    fn as_mut_slice(&mut self) -> &mut [u8];
+    /// Grows (with zeros) or shrinks the value to `len` bytes.
+    fn resize(&mut self, len: usize);
+}
+
+impl ValueBuf for Vec<u8> {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        self
+    }
+    fn resize(&mut self, len: usize) {
+        Vec::resize(self, len, 0);
+    }
+}
+
+/// A [`ValueBuf`] plus the list of byte ranges written through it.
+pub struct Tracked<'a, B: ValueBuf> {
+    buf: &'a mut B,
+    dirty: Vec<(usize, usize)>,
+    shrunk: bool,
+}
+
+impl<'a, B: ValueBuf> Tracked<'a, B> {
+    /// Starts tracking changes to `buf`.
+    pub fn new(buf: &'a mut B) -> Self {
+        Tracked {
+            buf,
+            dirty: Vec::new(),
+            shrunk: false,
+        }
+    }
+
+    /// The current bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.as_slice()
+    }
+
+    /// Overwrites `data.len()` bytes at `at` (which must be in range).
+    pub fn write(&mut self, at: usize, data: &[u8]) {
+        self.buf.as_mut_slice()[at..at + data.len()].copy_from_slice(data);
+        self.mark(at, at + data.len());
+    }
+
+    /// Moves `src` to start at `dst` inside the value.
+    pub fn copy_within(&mut self, src: std::ops::Range<usize>, dst: usize) {
+        let n = src.len();
+        self.buf.as_mut_slice().copy_within(src, dst);
+        self.mark(dst, dst + n);
+    }
+
+    /// Replaces `range` with `data`, shifting the bytes after it.
+    pub fn splice(&mut self, range: std::ops::Range<usize>, data: &[u8]) {
+        let old_len = self.bytes().len();
+        let (a, b) = (range.start, range.end);
+        let new_len = old_len - (b - a) + data.len();
+        if new_len > old_len {
+            self.buf.resize(new_len);
+            let s = self.buf.as_mut_slice();
+            s.copy_within(b..old_len, a + data.len());
+        } else if new_len < old_len {
+            let s = self.buf.as_mut_slice();
+            s.copy_within(b..old_len, a + data.len());
+            self.buf.resize(new_len);
+            self.shrunk = true;
+        }
+        self.buf.as_mut_slice()[a..a + data.len()].copy_from_slice(data);
+        let end = if new_len == old_len {
+            a + data.len()
+        } else {
+            new_len
+        };
+        self.mark(a, end);
+    }
+
+    fn mark(&mut self, a: usize, b: usize) {
+        if a < b {
+            self.dirty.push((a, b));
+        }
+    }
+
+    /// True when the value got shorter: a partial overwrite cannot express
+    /// that, so the whole value must be replicated.
+    pub fn shrunk(&self) -> bool {
+        self.shrunk
+    }
+
+    /// The changed ranges, sorted and merged when closer than `gap` bytes.
+    pub fn dirty_ranges(&self, gap: usize) -> Vec<(usize, usize)> {
+        let mut r = self.dirty.clone();
+        r.sort_unstable();
+        let mut out: Vec<(usize, usize)> = Vec::with_capacity(r.len());
+        let len = self.bytes().len();
+        for (a, b) in r {
+            let (a, b) = (a.min(len), b.min(len));
+            match out.last_mut() {
+                Some(last) if a <= last.1 + gap => last.1 = last.1.max(b),
+                _ if a < b => out.push((a, b)),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_grows_shrinks_and_tracks() {
+        let mut v = b"abcdef".to_vec();
+        let mut t = Tracked::new(&mut v);
+        t.splice(2..3, b"XYZ");
+        assert_eq!(t.bytes(), b"abXYZdef");
+        assert_eq!(t.dirty_ranges(0), vec![(2, 8)]);
+        assert!(!t.shrunk());
+        t.splice(0..4, b"");
+        assert_eq!(t.bytes(), b"Zdef");
+        assert!(t.shrunk());
+        t.write(1, b"q");
+        assert_eq!(t.bytes(), b"Zqef");
+    }
+
+    #[test]
+    fn ranges_merge_across_small_gaps() {
+        let mut v = vec![0u8; 100];
+        let mut t = Tracked::new(&mut v);
+        t.write(0, b"ab");
+        t.write(5, b"cd");
+        t.write(50, b"ef");
+        assert_eq!(t.dirty_ranges(8), vec![(0, 7), (50, 52)]);
+        assert_eq!(t.dirty_ranges(0), vec![(0, 2), (5, 7), (50, 52)]);
+    }
+}

@@ -1,0 +1,98 @@
+//! Byte-level helpers for the state encoding: LEB128 varints and fixed-width
+//! little-endian integers. Every reader is bounds-checked and returns `None`
+//! on short or malformed input, so a corrupt value can never panic.
+
+/// Appends `v` as an unsigned LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Number of bytes `put_varint` writes for `v`.
+pub fn varint_len(v: u64) -> usize {
+    let bits = 64 - v.max(1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Reads a varint at `*pos`, advancing it. Rejects overlong encodings so
+/// every value has exactly one encoding (equal state means equal bytes).
+pub fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(*pos + i)?;
+        let part = u64::from(b & 0x7f);
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= part << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return None;
+            }
+            *pos += i + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Appends the low `width` bytes of `v`, little-endian.
+pub fn put_fixed(out: &mut Vec<u8>, v: u64, width: usize) {
+    out.extend_from_slice(&v.to_le_bytes()[..width]);
+}
+
+/// Writes the low `width` bytes of `v` at `buf[pos..]`.
+pub fn set_fixed(buf: &mut [u8], pos: usize, v: u64, width: usize) {
+    buf[pos..pos + width].copy_from_slice(&v.to_le_bytes()[..width]);
+}
+
+/// Reads `width` little-endian bytes at `*pos`, advancing it.
+pub fn get_fixed(buf: &[u8], pos: &mut usize, width: usize) -> Option<u64> {
+    let bytes = buf.get(*pos..pos.checked_add(width)?)?;
+    let mut le = [0u8; 8];
+    le[..width].copy_from_slice(bytes);
+    *pos += width;
+    Some(u64::from_le_bytes(le))
+}
+
+/// Width of stored absolute times in ms (good until the year 10889).
+pub const TIME_WIDTH: usize = 6;
+/// Largest storable absolute time.
+pub const MAX_TIME: u64 = (1 << 48) - 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn varint_round_trips(v in any::<u64>()) {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            prop_assert_eq!(out.len(), varint_len(v));
+            let mut pos = 0;
+            prop_assert_eq!(get_varint(&out, &mut pos), Some(v));
+            prop_assert_eq!(pos, out.len());
+        }
+
+        #[test]
+        fn readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..16), at in 0usize..20) {
+            let mut p = at;
+            let _ = get_varint(&bytes, &mut p);
+            let mut p = at;
+            let _ = get_fixed(&bytes, &mut p, 6);
+        }
+    }
+
+    #[test]
+    fn overlong_varints_are_rejected() {
+        let mut pos = 0;
+        assert_eq!(get_varint(&[0x80, 0x00], &mut pos), None);
+        assert_eq!(get_varint(&[0xff; 11], &mut pos), None);
+        assert_eq!(get_varint(&[0x80], &mut pos), None);
+    }
+}

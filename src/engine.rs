@@ -1,0 +1,311 @@
+//! The commands' logic on plain values: the stored bytes, the request and
+//! `now` in, a reply and in-place changes out. No Redis types.
+
+use crate::args::Request;
+use crate::buf::{Tracked, ValueBuf};
+use crate::decision::{LimitEval, Reply, combine};
+use crate::fixed::Fixed;
+use crate::gcra::Gcra;
+use crate::limit::Limit;
+use crate::moving;
+use crate::record::{self, NotState, Record, State, find, index, record_prefix};
+use crate::sliding::Sliding;
+use crate::strategy::Strategy;
+
+/// Largest value a hit may grow: beyond half of Redis' 512 MB string limit
+/// a hit is refused instead of risking a failed resize.
+pub const MAX_VALUE_LEN: usize = 256 * 1024 * 1024;
+
+/// Why a command could not be carried out on the stored value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    /// The key holds something that is not rate-limit state.
+    NotState,
+    /// The state at the key is too large to grow further.
+    TooLarge,
+}
+
+impl From<NotState> for EngineError {
+    fn from(_: NotState) -> Self {
+        EngineError::NotState
+    }
+}
+
+impl From<moving::Corrupt> for EngineError {
+    fn from(_: moving::Corrupt) -> Self {
+        EngineError::NotState
+    }
+}
+
+/// The burst of a limit: the BURST option for GCRA, else the amount.
+fn burst_of(req: &Request, l: &Limit) -> u64 {
+    req.burst.unwrap_or(l.amount)
+}
+
+/// One limit's verdict on a hit of cost `c`, from the stored state.
+pub fn evaluate_limit(
+    value: &[u8],
+    records: &[Record],
+    req: &Request,
+    l: &Limit,
+    c: u64,
+    now: u64,
+) -> Result<LimitEval, EngineError> {
+    let w = l.window_ms;
+    let rec = find(records, req.strategy, w);
+    let state = match rec {
+        Some(r) => Some(r.state(value)?),
+        None => None,
+    };
+    Ok(match (req.strategy, state) {
+        (Strategy::FixedWindow, s) => {
+            let s = s.and_then(|s| {
+                if let State::Fixed(f) = s {
+                    Some(f)
+                } else {
+                    None
+                }
+            });
+            Fixed::evaluate(s, l.amount, w, c, now).0
+        }
+        (Strategy::SlidingWindowCounter, s) => {
+            let s = s.and_then(|s| {
+                if let State::Sliding(f) = s {
+                    Some(f)
+                } else {
+                    None
+                }
+            });
+            Sliding::evaluate(s, l.amount, w, c, now).0
+        }
+        (Strategy::Gcra, s) => {
+            let s = s.and_then(|s| {
+                if let State::Gcra(f) = s {
+                    Some(f)
+                } else {
+                    None
+                }
+            });
+            Gcra::evaluate(s, l.amount, w, burst_of(req, l), c, now).0
+        }
+        (Strategy::MovingWindow, s) => {
+            let v = s.and_then(|s| {
+                if let State::Moving(v) = s {
+                    Some(v)
+                } else {
+                    None
+                }
+            });
+            moving::evaluate(v, l.amount, w, c, now)?
+        }
+    })
+}
+
+/// What RL.HIT would answer at `now` (RL.TEST answers exactly this).
+/// `value` is `None` when the key does not exist.
+pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, EngineError> {
+    let (value, records) = match value {
+        Some(v) => (v, index(v)?),
+        None => (&[][..], Vec::new()),
+    };
+    let mut evals = [None; crate::limit::MAX_LIMITS];
+    for (i, l) in req.limits.as_slice().enumerate() {
+        evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
+    }
+    Ok(combine(evals.iter().flatten().copied()).expect("at least one limit"))
+}
+
+/// One limit's line of RL.STATS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitStats {
+    pub limit: u64,
+    pub window_ms: u64,
+    pub strategy: Strategy,
+    pub remaining: u64,
+    pub reset_after: u64,
+    pub retry_after: i64,
+}
+
+/// RL.STATS: the state of each limit, for a hit of cost 1.
+pub fn stats(
+    value: Option<&[u8]>,
+    req: &Request,
+    now: u64,
+) -> Result<Vec<LimitStats>, EngineError> {
+    let (value, records) = match value {
+        Some(v) => (v, index(v)?),
+        None => (&[][..], Vec::new()),
+    };
+    req.limits
+        .as_slice()
+        .map(|l| {
+            let now_state = evaluate_limit(value, &records, req, l, 0, now)?;
+            let one = evaluate_limit(value, &records, req, l, 1, now)?;
+            Ok(LimitStats {
+                limit: now_state.limit,
+                window_ms: l.window_ms,
+                strategy: req.strategy,
+                remaining: now_state.remaining,
+                reset_after: now_state.reset_after,
+                retry_after: one.retry_after,
+            })
+        })
+        .collect()
+}
+
+/// The key's expiry: the latest instant any record still counts usage.
+pub fn expiry(value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
+    let mut end = None;
+    for r in index(value)? {
+        end = end.max(r.usage_end(value, now)?);
+    }
+    Ok(end)
+}
+
+/// Removes records that count no usage and that `keep` does not name.
+fn prune<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    now: u64,
+    keep: impl Fn(&Record) -> bool,
+) -> Result<(), EngineError> {
+    let records = index(t.bytes())?;
+    for r in records.iter().rev() {
+        if !keep(r) && r.usage_end(t.bytes(), now)?.is_none() {
+            t.splice(r.at..r.end, &[]);
+        }
+    }
+    Ok(())
+}
+
+/// Charges an admitted hit (`decide` said allowed, `req.cost > 0`) to every
+/// limit, in place, and returns the key's new expiry. An empty buffer is a
+/// new key.
+pub fn commit<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    req: &Request,
+    now: u64,
+) -> Result<u64, EngineError> {
+    if t.bytes().len() > MAX_VALUE_LEN / 2 {
+        return Err(EngineError::TooLarge);
+    }
+    let c = req.cost;
+    if !t.bytes().is_empty() {
+        prune(t, now, |r| {
+            r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
+        })?;
+    }
+    for l in req.limits.as_slice() {
+        let w = l.window_ms;
+        let records = if t.bytes().is_empty() {
+            Vec::new()
+        } else {
+            index(t.bytes())?
+        };
+        let rec = find(&records, req.strategy, w);
+        let mut fresh = Vec::with_capacity(24);
+        record_prefix(&mut fresh, req.strategy, w);
+        let state = match rec {
+            Some(r) => Some(r.state(t.bytes())?),
+            None => None,
+        };
+        match (req.strategy, state) {
+            (Strategy::MovingWindow, Some(_)) => {
+                let r = rec.expect("state implies record");
+                moving::charge(t, r.body, w, c, now)?;
+                continue;
+            }
+            (Strategy::MovingWindow, None) => {
+                fresh.extend_from_slice(&moving::new_body(now, c));
+                // Logs go before the small records so that resizing those
+                // never moves a log.
+                let at = records
+                    .iter()
+                    .find(|r| r.strategy != Strategy::MovingWindow)
+                    .map_or(t.bytes().len(), |r| r.at);
+                t.splice(at..at, &fresh);
+                continue;
+            }
+            (Strategy::FixedWindow, s) => {
+                let s = s.and_then(|s| {
+                    if let State::Fixed(f) = s {
+                        Some(f)
+                    } else {
+                        None
+                    }
+                });
+                let (_, n) = Fixed::evaluate(s, l.amount, w, c, now);
+                n.ok_or(EngineError::NotState)?.encode(&mut fresh);
+            }
+            (Strategy::SlidingWindowCounter, s) => {
+                let s = s.and_then(|s| {
+                    if let State::Sliding(f) = s {
+                        Some(f)
+                    } else {
+                        None
+                    }
+                });
+                let (_, n) = Sliding::evaluate(s, l.amount, w, c, now);
+                n.ok_or(EngineError::NotState)?.encode(&mut fresh);
+            }
+            (Strategy::Gcra, s) => {
+                let s = s.and_then(|s| {
+                    if let State::Gcra(f) = s {
+                        Some(f)
+                    } else {
+                        None
+                    }
+                });
+                let (_, n) = Gcra::evaluate(s, l.amount, w, burst_of(req, l), c, now);
+                n.ok_or(EngineError::NotState)?.encode(&mut fresh);
+            }
+        }
+        match rec {
+            Some(r) if t.bytes()[r.at..r.end] == fresh[..] => {}
+            Some(r) => t.splice(r.at..r.end, &fresh),
+            None => {
+                let end = t.bytes().len();
+                t.splice(end..end, &fresh);
+            }
+        }
+    }
+    expiry(t.bytes(), now)?.ok_or(EngineError::NotState)
+}
+
+/// RL.CLEAR with limits: removes those limits' records. Returns how many of
+/// them still counted usage, and the key's new expiry (`None`: delete it).
+pub fn clear_limits<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    req: &Request,
+    now: u64,
+) -> Result<(u64, Option<u64>), EngineError> {
+    let records = index(t.bytes())?;
+    let mut removed = 0;
+    for r in records.iter().rev() {
+        let named =
+            r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms);
+        if named {
+            if r.usage_end(t.bytes(), now)?.is_some() {
+                removed += 1;
+            }
+            t.splice(r.at..r.end, &[]);
+        }
+    }
+    if t.bytes().is_empty() {
+        return Ok((removed, None));
+    }
+    prune(t, now, |_| false)?;
+    if t.bytes().is_empty() {
+        return Ok((removed, None));
+    }
+    Ok((removed, expiry(t.bytes(), now)?))
+}
+
+/// True when the value decodes as rate-limit state and counts usage at `now`.
+pub fn holds_usage(value: &[u8], now: u64) -> Result<bool, EngineError> {
+    Ok(expiry(value, now)?.is_some())
+}
+
+/// Re-exported for the glue: the record index of a value.
+pub fn check(value: &[u8]) -> Result<(), EngineError> {
+    record::index(value).map(|_| ()).map_err(EngineError::from)
+}

@@ -1,0 +1,139 @@
+//! GCRA (token bucket with burst): one theoretical arrival time per limit.
+//! Time is counted in units of `1/L` ms, in which the emission interval
+//! `T = W/L` is exactly `W`, so no rounding can admit an extra hit.
+
+use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_fixed, put_varint};
+use crate::decision::LimitEval;
+use crate::limit::MAX_AMOUNT;
+
+/// The stored TAT: `ms + num/den` ms, with `den` the amount it was written
+/// under, so the fraction stays exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gcra {
+    pub ms: u64,
+    pub num: u64,
+    pub den: u64,
+}
+
+impl Gcra {
+    /// Decodes a record body (after the tag and window).
+    pub fn decode(body: &[u8], pos: &mut usize) -> Option<Gcra> {
+        let ms = get_fixed(body, pos, TIME_WIDTH)?;
+        let num = get_varint(body, pos)?;
+        let den = get_varint(body, pos)?;
+        (den >= 1 && den <= MAX_AMOUNT && num < den).then_some(Gcra { ms, num, den })
+    }
+
+    /// Encodes the record body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_fixed(out, self.ms, TIME_WIDTH);
+        put_varint(out, self.num);
+        put_varint(out, self.den);
+    }
+
+    /// The TAT in units of 1/l ms, rounded up when the stored fraction has
+    /// another denominator (a later TAT only ever denies more).
+    fn tat_units(&self, l: u64) -> u128 {
+        let exact = self.ms as u128 * self.den as u128 + self.num as u128;
+        (exact * l as u128).div_ceil(self.den as u128)
+    }
+
+    fn from_units(units: u128, l: u64) -> Gcra {
+        Gcra {
+            ms: (units / l as u128) as u64,
+            num: (units % l as u128) as u64,
+            den: l,
+        }
+    }
+
+    /// When the usage stops counting (the TAT, rounded up), if still ahead.
+    pub fn usage_end(state: Option<Gcra>, now: u64) -> Option<u64> {
+        let s = state?;
+        let end = s.ms + u64::from(s.num > 0);
+        (end > now).then_some(end)
+    }
+
+    /// Judges a hit of cost `c` against rate `l` per `w` ms with burst `b`.
+    pub fn evaluate(
+        state: Option<Gcra>,
+        l: u64,
+        w: u64,
+        b: u64,
+        c: u64,
+        now: u64,
+    ) -> (LimitEval, Option<Gcra>) {
+        let (lu, wu) = (l as u128, w as u128);
+        let now_u = now as u128 * lu;
+        let tat = state.map_or(0, |s| s.tat_units(l));
+        let ahead = tat.saturating_sub(now_u); // TAT - now, in 1/l ms
+        let capacity = b as u128 * wu; // B * T
+        let new_ahead = ahead + c as u128 * wu;
+        let remaining = |ahead: u128| (capacity.saturating_sub(ahead) / wu) as u64;
+        let ms_up = |units: u128| units.div_ceil(lu) as u64;
+        if new_ahead <= capacity {
+            let eval = LimitEval {
+                allowed: true,
+                limit: b,
+                remaining: remaining(new_ahead),
+                reset_after: ms_up(new_ahead),
+                retry_after: 0,
+            };
+            let store = (c > 0).then(|| Self::from_units(now_u + new_ahead, l));
+            (eval, store)
+        } else {
+            let retry_after = if c > b {
+                -1
+            } else {
+                ms_up(new_ahead - capacity) as i64
+            };
+            let eval = LimitEval {
+                allowed: false,
+                limit: b,
+                remaining: remaining(ahead),
+                reset_after: ms_up(ahead),
+                retry_after,
+            };
+            (eval, None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_steady_rate() {
+        // 3 per second, burst 3: T = 333.33 ms.
+        let mut s = None;
+        for i in 0..3 {
+            let (e, n) = Gcra::evaluate(s, 3, 1000, 3, 1, 0);
+            assert!(e.allowed, "hit {i}");
+            assert_eq!(e.remaining, 2 - i);
+            s = n;
+        }
+        let (e, _) = Gcra::evaluate(s, 3, 1000, 3, 1, 0);
+        assert_eq!(
+            (e.allowed, e.retry_after, e.reset_after),
+            (false, 334, 1000)
+        );
+        let (e, _) = Gcra::evaluate(s, 3, 1000, 3, 1, 333);
+        assert!(!e.allowed);
+        let (e, n) = Gcra::evaluate(s, 3, 1000, 3, 1, 334);
+        assert!(e.allowed);
+        assert_eq!(Gcra::usage_end(n, 334), Some(1334));
+        let (e, _) = Gcra::evaluate(None, 3, 1000, 3, 4, 0);
+        assert_eq!(e.retry_after, -1);
+    }
+
+    #[test]
+    fn changing_the_amount_rounds_toward_denial() {
+        let s = Gcra {
+            ms: 10,
+            num: 1,
+            den: 3,
+        };
+        assert_eq!(s.tat_units(3), 31);
+        assert_eq!(s.tat_units(2), 21); // 10.333 ms = 20.67 half-ms, up to 21
+    }
+}

@@ -1,0 +1,22 @@
+//! redis-ratelimit: atomic, server-side rate limiting as a Redis module.
+//!
+//! The crate is split into a pure core (grammar, strategies, state encoding,
+//! engine), which knows nothing of Redis and is tested without a server, and
+//! a thin module layer (`module`) that parses, reads the clock once, opens
+//! the key, calls the engine, writes in place, replicates and replies.
+
+pub mod args;
+pub mod buf;
+pub mod codec;
+pub mod decision;
+pub mod engine;
+pub mod fixed;
+pub mod gcra;
+pub mod limit;
+pub mod moving;
+pub mod record;
+pub mod sliding;
+pub mod strategy;
+
+#[cfg(not(test))]
+mod module;

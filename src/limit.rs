@@ -1,0 +1,338 @@
+//! The limit grammar: `amount ("/" | "per") [multiple] unit`, several per
+//! argument. Pure: bytes in, limits or a user-facing reason out.
+
+use std::fmt;
+
+/// Largest amount, cost or burst a client may pass (the contract's u32 range).
+pub const MAX_AMOUNT: u64 = u32::MAX as u64;
+/// Longest window: ten years of 365 days, in ms.
+pub const MAX_WINDOW_MS: u64 = 10 * 365 * DAY_MS;
+/// How many limits one argument may hold.
+pub const MAX_LIMITS: usize = 16;
+
+const SECOND_MS: u64 = 1_000;
+const MINUTE_MS: u64 = 60 * SECOND_MS;
+const HOUR_MS: u64 = 60 * MINUTE_MS;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// One parsed limit: at most `amount` per `window_ms`. `span` locates its
+/// text in the argument so errors can quote what the user wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub amount: u64,
+    pub window_ms: u64,
+    pub span: (usize, usize),
+}
+
+/// Why a limit argument was rejected; `text` is the offending limit as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitError {
+    pub text: String,
+    pub reason: String,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ERR invalid limit '{}': {}", self.text, self.reason)
+    }
+}
+
+/// The limits of one argument, in the order written; fixed capacity so the
+/// hot path never allocates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    items: [Option<Limit>; MAX_LIMITS],
+    len: usize,
+}
+
+impl Limits {
+    /// The limits in the order written.
+    pub fn as_slice(&self) -> impl ExactSizeIterator<Item = &Limit> + Clone {
+        self.items[..self.len]
+            .iter()
+            .map(|l| l.as_ref().expect("set"))
+    }
+
+    /// Number of limits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true for a parsed argument; present for clippy's len convention.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The i-th limit in written order.
+    pub fn get(&self, i: usize) -> &Limit {
+        self.items[i].as_ref().expect("index within len")
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn err(text: &[u8], reason: impl Into<String>) -> LimitError {
+    LimitError {
+        text: lossy(text),
+        reason: reason.into(),
+    }
+}
+
+fn is_sep(b: u8) -> bool {
+    matches!(b, b';' | b',' | b'|')
+}
+
+/// Parses a whole `limits` argument (one or more limits separated by `;`,
+/// `,` or `|`). Two limits with the same window are rejected: they would
+/// share one state.
+pub fn parse_limits(arg: &[u8]) -> Result<Limits, LimitError> {
+    let mut out = Limits::default();
+    let mut start = 0;
+    loop {
+        let end = arg[start..]
+            .iter()
+            .position(|&b| is_sep(b))
+            .map_or(arg.len(), |p| start + p);
+        let text = &arg[start..end];
+        if out.len == MAX_LIMITS {
+            return Err(err(arg, format!("more than {MAX_LIMITS} limits")));
+        }
+        let (amount, window_ms) = parse_one(text)?;
+        if out.as_slice().any(|l: &Limit| l.window_ms == window_ms) {
+            return Err(err(text, "duplicate window in one argument"));
+        }
+        out.items[out.len] = Some(Limit {
+            amount,
+            window_ms,
+            span: (start, end),
+        });
+        out.len += 1;
+        if end == arg.len() {
+            return Ok(out);
+        }
+        start = end + 1;
+    }
+}
+
+/// A tiny cursor over one limit's bytes.
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn skip_spaces(&mut self) {
+        while self.i < self.s.len() && self.s[self.i] == b' ' {
+            self.i += 1;
+        }
+    }
+    fn digits(&mut self) -> &[u8] {
+        let from = self.i;
+        while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+            self.i += 1;
+        }
+        &self.s[from..self.i]
+    }
+    fn letters(&mut self) -> &[u8] {
+        let from = self.i;
+        while self.i < self.s.len() && self.s[self.i].is_ascii_alphabetic() {
+            self.i += 1;
+        }
+        &self.s[from..self.i]
+    }
+    fn done(&self) -> bool {
+        self.i == self.s.len()
+    }
+}
+
+/// Parses a decimal number with no sign, capped so huge inputs cannot overflow.
+fn number(digits: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(v)
+}
+
+/// The length of a unit in ms, or None when the word is not a unit.
+pub fn unit_ms(word: &[u8]) -> Option<u64> {
+    let w = word.to_ascii_lowercase();
+    // Words and the abbreviations msec/sec/min/hr/yr also take a plural `s`.
+    let base: &[u8] = match w.strip_suffix(b"s") {
+        Some(stem)
+            if matches!(
+                stem,
+                b"msec"
+                    | b"millisecond"
+                    | b"sec"
+                    | b"second"
+                    | b"min"
+                    | b"minute"
+                    | b"hr"
+                    | b"hour"
+                    | b"day"
+                    | b"week"
+                    | b"month"
+                    | b"yr"
+                    | b"year"
+            ) =>
+        {
+            stem
+        }
+        _ => &w,
+    };
+    Some(match base {
+        b"ms" | b"msec" | b"millisecond" => 1,
+        b"s" | b"sec" | b"second" => SECOND_MS,
+        b"m" | b"min" | b"minute" => MINUTE_MS,
+        b"h" | b"hr" | b"hour" => HOUR_MS,
+        b"d" | b"day" => DAY_MS,
+        b"w" | b"week" => 7 * DAY_MS,
+        b"mo" | b"month" => 30 * DAY_MS,
+        b"y" | b"yr" | b"year" => 365 * DAY_MS,
+        _ => return None,
+    })
+}
+
+/// Parses one limit such as `10/s`, `5 per 2 minutes` or `20/500ms`.
+fn parse_one(text: &[u8]) -> Result<(u64, u64), LimitError> {
+    if text.iter().all(|&b| b == b' ') {
+        return Err(err(text, "empty limit"));
+    }
+    let mut c = Cursor { s: text, i: 0 };
+    c.skip_spaces();
+    let amount_digits = c.digits();
+    if amount_digits.is_empty() {
+        return Err(err(text, "expected an amount"));
+    }
+    let amount = number(amount_digits)
+        .filter(|a| (1..=MAX_AMOUNT).contains(a))
+        .ok_or_else(|| err(text, format!("amount must be from 1 to {MAX_AMOUNT}")))?;
+    c.skip_spaces();
+    if c.s[c.i..].starts_with(b"/") {
+        c.i += 1;
+    } else if c.s.len() >= c.i + 3 && c.s[c.i..c.i + 3].eq_ignore_ascii_case(b"per") {
+        c.i += 3;
+        if !c.done() && !matches!(c.s[c.i], b' ' | b'0'..=b'9') {
+            return Err(err(text, "expected '/' or 'per' after the amount"));
+        }
+    } else {
+        return Err(err(text, "expected '/' or 'per' after the amount"));
+    }
+    c.skip_spaces();
+    let multiple_digits = c.digits();
+    let multiple = if multiple_digits.is_empty() {
+        1
+    } else {
+        number(multiple_digits)
+            .filter(|&m| m >= 1)
+            .ok_or_else(|| err(text, "the multiple must be a whole number from 1"))?
+    };
+    c.skip_spaces();
+    let unit = c.letters();
+    if unit.is_empty() {
+        return Err(err(text, "expected a unit"));
+    }
+    let unit_len =
+        unit_ms(unit).ok_or_else(|| err(text, format!("unknown unit '{}'", lossy(unit))))?;
+    c.skip_spaces();
+    if !c.done() {
+        return Err(err(text, format!("unexpected '{}'", lossy(&c.s[c.i..]))));
+    }
+    let window = multiple
+        .checked_mul(unit_len)
+        .filter(|&w| w <= MAX_WINDOW_MS)
+        .ok_or_else(|| err(text, "the window is longer than 10 years"))?;
+    Ok((amount, window))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(s: &str) -> (u64, u64) {
+        let l = parse_limits(s.as_bytes()).unwrap();
+        assert_eq!(l.len(), 1, "{s}");
+        (l.get(0).amount, l.get(0).window_ms)
+    }
+
+    fn bad(s: &str) -> String {
+        parse_limits(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn limits_library_and_asok_forms() {
+        assert_eq!(one("10 per second"), (10, 1000));
+        assert_eq!(one("5/2 minutes"), (5, 120_000));
+        assert_eq!(one("10/s"), (10, 1000));
+        assert_eq!(one("60/m"), (60, 60_000));
+        assert_eq!(one("1000/h"), (1000, 3_600_000));
+        assert_eq!(one("5000/d"), (5000, 86_400_000));
+        assert_eq!(one("3/day"), (3, 86_400_000));
+        assert_eq!(one("20/500ms"), (20, 500));
+        assert_eq!(one("100/15m"), (100, 900_000));
+        assert_eq!(one(" 7 PER 3 Secs "), (7, 3000));
+        assert_eq!(one("1/2hrs"), (1, 7_200_000));
+        assert_eq!(one("1 per 1 mo"), (1, 30 * 86_400_000));
+        assert_eq!(one("1/y"), (1, 365 * 86_400_000));
+        assert_eq!(one("1/10 years"), (1, MAX_WINDOW_MS));
+        assert_eq!(one("4294967295/msec"), (4_294_967_295, 1));
+        assert_eq!(one("2/w"), (2, 7 * 86_400_000));
+    }
+
+    #[test]
+    fn several_limits_keep_their_order() {
+        let l = parse_limits(b"1000/day;10/second,5|per|1/ms").err();
+        assert!(l.is_some());
+        let l = parse_limits(b"1000/day;10/second,5/m|1/ms").unwrap();
+        let got: Vec<_> = l.as_slice().map(|l| (l.amount, l.window_ms)).collect();
+        assert_eq!(
+            got,
+            vec![(1000, 86_400_000), (10, 1000), (5, 60_000), (1, 1)]
+        );
+        assert_eq!(l.get(1).span, (9, 18));
+    }
+
+    #[test]
+    fn errors_name_the_bad_text() {
+        assert_eq!(
+            bad("10/fortnight"),
+            "ERR invalid limit '10/fortnight': unknown unit 'fortnight'"
+        );
+        assert!(bad("0/s").contains("amount must be"));
+        assert!(bad("4294967296/s").contains("amount must be"));
+        assert!(bad("99999999999999999999999/s").contains("amount must be"));
+        assert!(bad("10/0 seconds").contains("multiple"));
+        assert!(bad("1/11y").contains("10 years"));
+        assert!(
+            bad("1/99999999999999999999y").contains("10 years")
+                || bad("1/99999999999999999999y").contains("multiple")
+        );
+        assert!(bad("10/s;20/1000ms").starts_with("ERR invalid limit '20/1000ms': duplicate"));
+        assert!(bad("10/s;").contains("empty"));
+        assert!(bad("").contains("empty"));
+        assert!(bad("s/10").contains("amount"));
+        assert!(bad("10 s").contains("'/' or 'per'"));
+        assert!(bad("10/").contains("unit"));
+        assert!(bad("10/s x").contains("unexpected"));
+        assert!(bad("10/secss").contains("unknown unit"));
+        assert!(bad("10/mss").contains("unknown unit"));
+        assert!(bad("10 perm").contains("'/' or 'per'"));
+        assert!(bad("-1/s").contains("amount"));
+        let many = vec!["1/ms"; 17]
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("1/{}ms", i + 1))
+            .collect::<Vec<_>>()
+            .join(";");
+        assert!(bad(&many).contains("more than 16"));
+    }
+
+    #[test]
+    fn non_utf8_is_quoted_lossily() {
+        let e = parse_limits(b"10/\xff\xfe").unwrap_err();
+        assert!(e.to_string().starts_with("ERR invalid limit '10/"));
+    }
+}

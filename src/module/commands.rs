@@ -1,0 +1,222 @@
+//! The four command handlers, shaped like Redis' own: parse, read the clock
+//! once, open the key, decide, write in place, replicate effects, reply.
+
+use redis_module::raw;
+use std::os::raw::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::key::{Content, Key};
+use super::reply;
+use crate::args::{Command, Request, parse_request};
+use crate::buf::Tracked;
+use crate::engine::{self, EngineError};
+
+type Ctx = *mut raw::RedisModuleCtx;
+
+/// The server clock in ms, read once per command: the cached command time
+/// where the server has it (7.2+), else the live clock.
+fn now_ms() -> u64 {
+    unsafe {
+        match raw::RedisModule_CachedMicroseconds {
+            Some(f) => (f() / 1000) as u64,
+            None => raw::RedisModule_Milliseconds.unwrap()() as u64,
+        }
+    }
+}
+
+/// The bytes of one argument (valid for the whole command call).
+fn arg_bytes<'a>(s: *mut raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = unsafe { raw::RedisModule_StringPtrLen.unwrap()(s, &mut len) };
+    if p.is_null() || len == 0 {
+        return &[];
+    }
+    unsafe { std::slice::from_raw_parts(p as *const u8, len) }
+}
+
+/// Runs a handler so that no panic can reach Redis (it would abort the
+/// whole server): a panic becomes `ERR internal error`.
+pub fn guarded(
+    ctx: Ctx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    handler: fn(Ctx, &[*mut raw::RedisModuleString]),
+) -> c_int {
+    let args: &[*mut raw::RedisModuleString] = if argv.is_null() || argc <= 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(argv, argc as usize) }
+    };
+    if catch_unwind(AssertUnwindSafe(|| handler(ctx, args))).is_err() {
+        reply::error(ctx, "ERR internal error in ratelimit module");
+    }
+    raw::REDISMODULE_OK as c_int
+}
+
+/// Parses `key limits [options]` for `cmd`, replying with the error if any.
+fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option<Request> {
+    let opts: Vec<&[u8]> = args[3..].iter().map(|&a| arg_bytes(a)).collect();
+    match parse_request(cmd, arg_bytes(args[2]), &opts) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            reply::error(ctx, &e.0);
+            None
+        }
+    }
+}
+
+fn engine_error(ctx: Ctx, e: EngineError) {
+    match e {
+        EngineError::NotState => reply::wrongtype(ctx),
+        EngineError::TooLarge => reply::error(
+            ctx,
+            "ERR rate-limit state at this key is too large to grow (use fewer hits per window or RL.CLEAR it)",
+        ),
+    }
+}
+
+fn wrong_arity(ctx: Ctx) {
+    unsafe { raw::RedisModule_WrongArity.unwrap()(ctx) };
+}
+
+/// RL.HIT key limits [STRATEGY s] [COST n] [BURST n]
+pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() < 3 {
+        return wrong_arity(ctx);
+    }
+    let Some(req) = parse(ctx, Command::Hit, args) else {
+        return;
+    };
+    let now = now_ms();
+    let mut key = Key::open(ctx, args[1], true);
+    let current = match key.content() {
+        Content::Empty => None,
+        Content::Str(v) => Some(v),
+        Content::Other => return reply::wrongtype(ctx),
+    };
+    let decision = match engine::decide(current, &req, now) {
+        Ok(d) => d,
+        Err(e) => return engine_error(ctx, e),
+    };
+    if decision.allowed && req.cost > 0 {
+        let small = current.is_none_or(|v| v.len() <= 512);
+        let result = if small {
+            let mut copy = current.map(<[u8]>::to_vec).unwrap_or_default();
+            let old_len = copy.len();
+            let mut t = Tracked::new(&mut copy);
+            engine::commit(&mut t, &req, now).map(|expire_at| {
+                if t.bytes().len() == old_len && old_len > 0 {
+                    key.patch_in_place(t.bytes(), &t.dirty_ranges(0));
+                    key.set_expire(expire_at);
+                } else {
+                    key.set_whole(t.bytes(), expire_at);
+                }
+                key.replicate_whole(t.bytes(), expire_at);
+            })
+        } else {
+            let mut dma = key.dma();
+            let mut t = Tracked::new(&mut dma);
+            engine::commit(&mut t, &req, now)
+                .map(|expire_at| {
+                    key.replicate_change(&t, expire_at);
+                    expire_at
+                })
+                .map(|expire_at| key.set_expire(expire_at))
+        };
+        if let Err(e) = result {
+            return engine_error(ctx, e);
+        }
+    }
+    reply::hit(ctx, decision);
+}
+
+/// RL.TEST key limits [STRATEGY s] [COST n] [BURST n]
+pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() < 3 {
+        return wrong_arity(ctx);
+    }
+    let Some(req) = parse(ctx, Command::Test, args) else {
+        return;
+    };
+    let now = now_ms();
+    let key = Key::open(ctx, args[1], false);
+    let current = match key.content() {
+        Content::Empty => None,
+        Content::Str(v) => Some(v),
+        Content::Other => return reply::wrongtype(ctx),
+    };
+    match engine::decide(current, &req, now) {
+        Ok(d) => reply::hit(ctx, d),
+        Err(e) => engine_error(ctx, e),
+    }
+}
+
+/// RL.STATS key limits [STRATEGY s] [BURST n]
+pub fn stats(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() < 3 {
+        return wrong_arity(ctx);
+    }
+    let Some(req) = parse(ctx, Command::Stats, args) else {
+        return;
+    };
+    let now = now_ms();
+    let key = Key::open(ctx, args[1], false);
+    let current = match key.content() {
+        Content::Empty => None,
+        Content::Str(v) => Some(v),
+        Content::Other => return reply::wrongtype(ctx),
+    };
+    match engine::stats(current, &req, now) {
+        Ok(s) => reply::stats(ctx, &s),
+        Err(e) => engine_error(ctx, e),
+    }
+}
+
+/// RL.CLEAR key [limits [STRATEGY s]]
+pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() < 2 {
+        return wrong_arity(ctx);
+    }
+    let req = if args.len() >= 3 {
+        match parse(ctx, Command::Clear, args) {
+            Some(r) => Some(r),
+            None => return,
+        }
+    } else {
+        None
+    };
+    let now = now_ms();
+    let mut key = Key::open(ctx, args[1], true);
+    let current = match key.content() {
+        Content::Empty => return reply::integer(ctx, 0),
+        Content::Str(v) => v.to_vec(),
+        Content::Other => return reply::wrongtype(ctx),
+    };
+    if let Err(e) = engine::check(&current) {
+        return engine_error(ctx, e);
+    }
+    let Some(req) = req else {
+        key.delete();
+        key.replicate_delete();
+        return reply::integer(ctx, 1);
+    };
+    let mut copy = current.clone();
+    let mut t = Tracked::new(&mut copy);
+    match engine::clear_limits(&mut t, &req, now) {
+        Err(e) => engine_error(ctx, e),
+        Ok((removed, expiry)) => {
+            match expiry {
+                None => {
+                    key.delete();
+                    key.replicate_delete();
+                }
+                Some(_) if t.bytes() == current.as_slice() => {}
+                Some(expire_at) => {
+                    key.set_whole(t.bytes(), expire_at);
+                    key.replicate_whole(t.bytes(), expire_at);
+                }
+            }
+            reply::integer(ctx, removed as i64);
+        }
+    }
+}

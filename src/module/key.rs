@@ -1,0 +1,236 @@
+//! Access to one Redis key with the raw key API: reading the value in place,
+//! patching it through DMA, setting absolute expiry, and replicating the
+//! change as deterministic native commands.
+
+use redis_module::raw;
+use std::os::raw::{c_char, c_int};
+
+use crate::buf::{Tracked, ValueBuf};
+
+/// Values up to this size are replicated whole with one `SET ... PXAT`;
+/// larger ones (moving-window logs) as `SETRANGE` patches.
+const WHOLE_VALUE_MAX: usize = 512;
+
+/// An open key, closed on drop.
+pub struct Key {
+    ctx: *mut raw::RedisModuleCtx,
+    pub name: *mut raw::RedisModuleString,
+    key: *mut raw::RedisModuleKey,
+}
+
+/// What the key holds.
+pub enum Content<'a> {
+    Empty,
+    Str(&'a [u8]),
+    Other,
+}
+
+impl Key {
+    /// Opens `name` for reading, or for reading and writing.
+    pub fn open(
+        ctx: *mut raw::RedisModuleCtx,
+        name: *mut raw::RedisModuleString,
+        write: bool,
+    ) -> Key {
+        let mode = raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 };
+        let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name, mode as c_int) };
+        Key { ctx, name, key }
+    }
+
+    /// The key's content; a string is borrowed in place (no copy).
+    pub fn content(&self) -> Content<'_> {
+        if self.key.is_null() {
+            return Content::Empty;
+        }
+        let t = unsafe { raw::RedisModule_KeyType.unwrap()(self.key) } as isize;
+        match t {
+            raw::REDISMODULE_KEYTYPE_EMPTY => Content::Empty,
+            raw::REDISMODULE_KEYTYPE_STRING => {
+                let mut len = 0usize;
+                let p = unsafe {
+                    raw::RedisModule_StringDMA.unwrap()(
+                        self.key,
+                        &mut len,
+                        raw::REDISMODULE_READ as c_int,
+                    )
+                };
+                if p.is_null() || len == 0 {
+                    Content::Str(&[])
+                } else {
+                    Content::Str(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+                }
+            }
+            _ => Content::Other,
+        }
+    }
+
+    /// Replaces the whole value and sets its absolute expiry.
+    pub fn set_whole(&mut self, value: &[u8], expire_at: u64) {
+        unsafe {
+            let s = raw::RedisModule_CreateString.unwrap()(
+                self.ctx,
+                value.as_ptr() as *const c_char,
+                value.len(),
+            );
+            raw::RedisModule_StringSet.unwrap()(self.key, s);
+            raw::RedisModule_FreeString.unwrap()(self.ctx, s);
+        }
+        self.set_expire(expire_at);
+    }
+
+    /// Overwrites the given ranges of an existing string of the same length.
+    pub fn patch_in_place(&mut self, value: &[u8], ranges: &[(usize, usize)]) {
+        let mut buf = DmaBuf::new(self.key);
+        for &(a, b) in ranges {
+            buf.as_mut_slice()[a..b].copy_from_slice(&value[a..b]);
+        }
+    }
+
+    /// Sets the key's absolute expiry (ms) unless it already is that.
+    pub fn set_expire(&mut self, expire_at: u64) {
+        unsafe {
+            let current = match raw::RedisModule_GetAbsExpire {
+                Some(get) => get(self.key),
+                None => -1,
+            };
+            if current != expire_at as i64 {
+                raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64);
+            }
+        }
+    }
+
+    /// Deletes the key.
+    pub fn delete(&mut self) {
+        unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
+    }
+
+    /// A DMA view for patching a large value in place.
+    pub fn dma(&mut self) -> DmaBuf {
+        DmaBuf::new(self.key)
+    }
+
+    /// Propagates `DEL key`.
+    pub fn replicate_delete(&self) {
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                self.ctx,
+                c"DEL".as_ptr(),
+                c"s".as_ptr(),
+                self.name,
+            );
+        }
+    }
+
+    /// Propagates the new value as `SET key value PXAT t`, the whole value
+    /// in one command.
+    pub fn replicate_whole(&self, value: &[u8], expire_at: u64) {
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                self.ctx,
+                c"SET".as_ptr(),
+                c"sbcl".as_ptr(),
+                self.name,
+                value.as_ptr() as *const c_char,
+                value.len(),
+                c"PXAT".as_ptr(),
+                expire_at as std::os::raw::c_longlong,
+            );
+        }
+    }
+
+    /// Propagates the change recorded by `t`: the whole value when it is
+    /// small or got shorter, else one `SETRANGE` per changed range and a
+    /// `PEXPIREAT`.
+    pub fn replicate_change<B: ValueBuf>(&self, t: &Tracked<B>, expire_at: u64) {
+        let value = t.bytes();
+        if t.shrunk() || value.len() <= WHOLE_VALUE_MAX {
+            self.replicate_whole(value, expire_at);
+            return;
+        }
+        for (a, b) in t.dirty_ranges(64) {
+            unsafe {
+                raw::RedisModule_Replicate.unwrap()(
+                    self.ctx,
+                    c"SETRANGE".as_ptr(),
+                    c"slb".as_ptr(),
+                    self.name,
+                    a as std::os::raw::c_longlong,
+                    value[a..b].as_ptr() as *const c_char,
+                    b - a,
+                );
+            }
+        }
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                self.ctx,
+                c"PEXPIREAT".as_ptr(),
+                c"sl".as_ptr(),
+                self.name,
+                expire_at as std::os::raw::c_longlong,
+            );
+        }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if !self.key.is_null() {
+            unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) };
+        }
+    }
+}
+
+/// The string value of an open key, writable in place through DMA; growing
+/// it goes through `RedisModule_StringTruncate`, which keeps the TTL.
+pub struct DmaBuf {
+    key: *mut raw::RedisModuleKey,
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl DmaBuf {
+    fn new(key: *mut raw::RedisModuleKey) -> DmaBuf {
+        let mut b = DmaBuf {
+            key,
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        b.refresh();
+        b
+    }
+
+    fn refresh(&mut self) {
+        let mut len = 0usize;
+        let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
+        let p = unsafe { raw::RedisModule_StringDMA.unwrap()(self.key, &mut len, mode) };
+        self.ptr = p as *mut u8;
+        self.len = if p.is_null() { 0 } else { len };
+    }
+}
+
+impl ValueBuf for DmaBuf {
+    fn as_slice(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    fn resize(&mut self, len: usize) {
+        let ok = unsafe { raw::RedisModule_StringTruncate.unwrap()(self.key, len) };
+        self.refresh();
+        // The engine bounds values far below Redis' 512 MB limit, so this
+        // holds; if it ever did not, stop before writing out of bounds.
+        assert!(
+            ok == raw::REDISMODULE_OK as c_int && self.len == len,
+            "string resize failed"
+        );
+    }
+}

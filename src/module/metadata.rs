@@ -1,0 +1,242 @@
+//! Command registration and the metadata behind COMMAND INFO / DOCS: arity,
+//! flags, key specs (read-write or read-only) and argument docs.
+
+use redis_module::raw;
+use std::ffi::CString;
+use std::os::raw::{c_char, c_int};
+
+use super::commands::{self, guarded};
+
+type Handler = fn(*mut raw::RedisModuleCtx, &[*mut raw::RedisModuleString]);
+
+macro_rules! entry {
+    ($name:ident, $handler:path) => {
+        extern "C" fn $name(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            guarded(ctx, argv, argc, $handler as Handler)
+        }
+    };
+}
+
+entry!(rl_hit, commands::hit);
+entry!(rl_test, commands::test);
+entry!(rl_stats, commands::stats);
+entry!(rl_clear, commands::clear);
+
+/// One argument's documentation.
+struct Arg {
+    name: &'static str,
+    kind: raw::RedisModuleCommandArgType,
+    token: Option<&'static str>,
+    optional: bool,
+    key_spec: bool,
+}
+
+const fn arg(name: &'static str, kind: raw::RedisModuleCommandArgType) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional: false,
+        key_spec: false,
+    }
+}
+
+const fn opt(name: &'static str, token: &'static str, kind: raw::RedisModuleCommandArgType) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: Some(token),
+        optional: true,
+        key_spec: false,
+    }
+}
+
+const KEY: Arg = Arg {
+    name: "key",
+    kind: raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+    token: None,
+    optional: false,
+    key_spec: true,
+};
+const STR: raw::RedisModuleCommandArgType =
+    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING;
+const INT: raw::RedisModuleCommandArgType =
+    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER;
+
+/// Everything declared about one command.
+struct Spec {
+    name: &'static str,
+    handler: raw::RedisModuleCmdFunc,
+    flags: &'static str,
+    arity: c_int,
+    summary: &'static str,
+    complexity: &'static str,
+    key_flags: u32,
+    args: Vec<Arg>,
+}
+
+fn specs() -> Vec<Spec> {
+    let limits = || arg("limits", STR);
+    let strategy = || opt("strategy", "STRATEGY", STR);
+    let cost = || opt("cost", "COST", INT);
+    let burst = || opt("burst", "BURST", INT);
+    let rw = raw::REDISMODULE_CMD_KEY_RW
+        | raw::REDISMODULE_CMD_KEY_ACCESS
+        | raw::REDISMODULE_CMD_KEY_UPDATE;
+    let ro = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
+    vec![
+        Spec {
+            name: "rl.hit",
+            handler: Some(rl_hit),
+            flags: "write deny-oom",
+            arity: -3,
+            summary: "Consumes COST from every limit at once if all admit it; replies allowed, limit, remaining, reset_after_ms, retry_after_ms.",
+            complexity: "O(N) for N limits; moving window: O(1) amortized per limit (O(C) to compute the wait of a denied hit of cost C)",
+            key_flags: rw,
+            args: vec![KEY, limits(), strategy(), cost(), burst()],
+        },
+        Spec {
+            name: "rl.test",
+            handler: Some(rl_test),
+            flags: "readonly",
+            arity: -3,
+            summary: "Replies what RL.HIT would reply now, without consuming anything.",
+            complexity: "O(N) for N limits; moving window: O(E) for E log entries expired since the last write",
+            key_flags: ro,
+            args: vec![KEY, limits(), strategy(), cost(), burst()],
+        },
+        Spec {
+            name: "rl.stats",
+            handler: Some(rl_stats),
+            flags: "readonly",
+            arity: -3,
+            summary: "Replies one map per limit: limit, window_ms, strategy, remaining, reset_after_ms, retry_after_ms.",
+            complexity: "O(N) for N limits; moving window: O(E) for E log entries expired since the last write",
+            key_flags: ro,
+            args: vec![KEY, limits(), strategy(), burst()],
+        },
+        Spec {
+            name: "rl.clear",
+            handler: Some(rl_clear),
+            flags: "write",
+            arity: -2,
+            summary: "Removes all rate-limit state at the key, or only that of the given limits.",
+            complexity: "O(1) for the whole key; O(S) with limits, S the size of the key's state",
+            key_flags: raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_DELETE,
+            args: vec![
+                KEY,
+                Arg {
+                    optional: true,
+                    ..limits()
+                },
+                strategy(),
+            ],
+        },
+    ]
+}
+
+/// Keeps a C string alive for the server's lifetime (metadata is set once).
+fn leak(s: &str) -> *const c_char {
+    CString::new(s).expect("no NUL in metadata").into_raw()
+}
+
+/// Creates the four commands and declares their metadata.
+pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
+    for spec in specs() {
+        let name = CString::new(spec.name).expect("name");
+        let flags = CString::new(spec.flags).expect("flags");
+        let created = unsafe {
+            raw::RedisModule_CreateCommand.unwrap()(
+                ctx,
+                name.as_ptr(),
+                spec.handler,
+                flags.as_ptr(),
+                1,
+                1,
+                1,
+            )
+        };
+        if created != raw::REDISMODULE_OK as c_int {
+            return Err(format!("cannot create command {}", spec.name));
+        }
+        let (Some(get), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {
+            raw::RedisModule_SetCommandInfo
+        }) else {
+            continue;
+        };
+        let cmd = unsafe { get(ctx, name.as_ptr()) };
+        if cmd.is_null() {
+            return Err(format!("cannot find command {}", spec.name));
+        }
+        let info = Box::leak(Box::new(build_info(&spec)));
+        if unsafe { set_info(cmd, info) } != raw::REDISMODULE_OK as c_int {
+            return Err(format!("cannot set command info of {}", spec.name));
+        }
+    }
+    Ok(())
+}
+
+fn build_info(spec: &Spec) -> raw::RedisModuleCommandInfo {
+    let version = Box::leak(Box::new(raw::RedisModuleCommandInfoVersion {
+        version: 1,
+        sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+        sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+        sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+    }));
+    let key_specs = vec![
+        raw::RedisModuleCommandKeySpec {
+            notes: std::ptr::null(),
+            flags: u64::from(spec.key_flags),
+            begin_search_type: raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX,
+            bs: raw::RedisModuleCommandKeySpec__bindgen_ty_1 {
+                index: raw::RedisModuleCommandKeySpec__bindgen_ty_1__bindgen_ty_1 { pos: 1 },
+            },
+            find_keys_type: raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE,
+            fk: raw::RedisModuleCommandKeySpec__bindgen_ty_2 {
+                range: raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_1 {
+                    lastkey: 0,
+                    keystep: 1,
+                    limit: 0,
+                },
+            },
+        },
+        // Zeroed terminator.
+        unsafe { std::mem::zeroed() },
+    ];
+    let mut args: Vec<raw::RedisModuleCommandArg> = spec
+        .args
+        .iter()
+        .map(|a| raw::RedisModuleCommandArg {
+            name: leak(a.name),
+            type_: a.kind,
+            key_spec_index: if a.key_spec { 0 } else { -1 },
+            token: a.token.map_or(std::ptr::null(), leak),
+            summary: std::ptr::null(),
+            since: leak("0.1.0"),
+            flags: if a.optional {
+                raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
+            } else {
+                0
+            },
+            deprecated_since: std::ptr::null(),
+            subargs: std::ptr::null_mut(),
+            display_text: std::ptr::null(),
+        })
+        .collect();
+    args.push(unsafe { std::mem::zeroed() });
+    raw::RedisModuleCommandInfo {
+        version,
+        summary: leak(spec.summary),
+        complexity: leak(spec.complexity),
+        since: leak("0.1.0"),
+        history: std::ptr::null_mut(),
+        tips: std::ptr::null(),
+        arity: spec.arity,
+        key_specs: Box::leak(key_specs.into_boxed_slice()).as_mut_ptr(),
+        args: Box::leak(args.into_boxed_slice()).as_mut_ptr(),
+    }
+}

@@ -1,0 +1,46 @@
+//! The Redis glue: registration, the command handlers and their helpers.
+//! Everything here is thin; the decisions live in the pure core.
+
+mod commands;
+mod key;
+mod metadata;
+mod reply;
+
+use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, redis_module};
+
+/// The module version MODULE LIST reports, from Cargo.toml (major*10000 +
+/// minor*100 + patch).
+const VERSION: i32 = {
+    const fn num(s: &str) -> i32 {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut v = 0;
+        while i < b.len() {
+            v = v * 10 + (b[i] - b'0') as i32;
+            i += 1;
+        }
+        v
+    }
+    num(env!("CARGO_PKG_VERSION_MAJOR")) * 10000
+        + num(env!("CARGO_PKG_VERSION_MINOR")) * 100
+        + num(env!("CARGO_PKG_VERSION_PATCH"))
+};
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    match metadata::register_all(ctx.ctx) {
+        Ok(()) => Status::Ok,
+        Err(e) => {
+            ctx.log_warning(&format!("ratelimit: {e}"));
+            Status::Err
+        }
+    }
+}
+
+redis_module! {
+    name: "ratelimit",
+    version: VERSION,
+    allocator: (RedisAlloc, RedisAlloc),
+    data_types: [],
+    init: init,
+    commands: [],
+}
