@@ -1,0 +1,46 @@
+# redis-ratelimit: build, run and test the Redis module.
+#
+#   make run    build, then start redis-server on 127.0.0.1:6379 with the module
+#   make test   unit, property and integration tests (real redis-server)
+#
+# Each target installs the Debian packages it needs when they are missing.
+
+SO        := target/release/libredis_ratelimit.so
+DEB_PKGS  := redis-server redis-tools libclang1-14 libclang-common-14-dev
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT      ?= 6379
+
+.PHONY: deps build run test unit integration lint clean
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	cargo build --release
+
+run: build
+	redis-server --port $(PORT) --bind 127.0.0.1 --save "" --appendonly no \
+	  --loadmodule $(CURDIR)/$(SO)
+
+unit: deps
+	cargo test --release --lib
+
+integration: build
+	RL_MODULE=$(CURDIR)/$(SO) cargo test --release --tests
+
+test: build
+	RL_MODULE=$(CURDIR)/$(SO) cargo test --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	cargo clean
