@@ -20,3 +20,6 @@ pub mod strategy;
 
 #[cfg(not(test))]
 mod module;
+
+#[cfg(test)]
+mod model_tests;

@@ -234,7 +234,7 @@ pub fn evaluate(
         allowed: false,
         limit: l,
         remaining: l.saturating_sub(live.used),
-        reset_after: until(last),
+        reset_after: if live.used > 0 { until(last) } else { 0 },
         retry_after,
     })
 }
