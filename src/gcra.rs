@@ -21,7 +21,7 @@ impl Gcra {
         let ms = get_fixed(body, pos, TIME_WIDTH)?;
         let num = get_varint(body, pos)?;
         let den = get_varint(body, pos)?;
-        (den >= 1 && den <= MAX_AMOUNT && num < den).then_some(Gcra { ms, num, den })
+        ((1..=MAX_AMOUNT).contains(&den) && num < den).then_some(Gcra { ms, num, den })
     }
 
     /// Encodes the record body.

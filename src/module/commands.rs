@@ -116,12 +116,10 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         } else {
             let mut dma = key.dma();
             let mut t = Tracked::new(&mut dma);
-            engine::commit(&mut t, &req, now)
-                .map(|expire_at| {
-                    key.replicate_change(&t, expire_at);
-                    expire_at
-                })
-                .map(|expire_at| key.set_expire(expire_at))
+            engine::commit(&mut t, &req, now).map(|expire_at| {
+                key.set_expire(expire_at);
+                key.replicate_change(&t, expire_at);
+            })
         };
         if let Err(e) = result {
             return engine_error(ctx, e);
