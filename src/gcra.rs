@@ -127,6 +127,45 @@ mod tests {
     }
 
     #[test]
+    fn seven_per_ten_ms_is_exact() {
+        // T = 10/7 ms: seven at once, then one every 1.43 ms, never earlier.
+        let mut s = None;
+        for _ in 0..7 {
+            let (e, n) = Gcra::evaluate(s, 7, 10, 7, 1, 0);
+            assert!(e.allowed);
+            s = n;
+        }
+        let (e, _) = Gcra::evaluate(s, 7, 10, 7, 1, 0);
+        assert_eq!((e.allowed, e.retry_after), (false, 2));
+        let (e, _) = Gcra::evaluate(s, 7, 10, 7, 1, 1);
+        assert_eq!((e.allowed, e.retry_after), (false, 1));
+        let (e, n) = Gcra::evaluate(s, 7, 10, 7, 1, 2);
+        assert!(e.allowed);
+        // TAT was 10 ms; now 2 + 6/7 ms ahead: 11.43 ms, stored exactly.
+        assert_eq!(
+            n,
+            Some(Gcra {
+                ms: 11,
+                num: 3,
+                den: 7
+            })
+        );
+        // Over 1000 ms at most 7 + 1000 * 7 / 10 hits pass, at full speed.
+        let mut s = None;
+        let mut admitted = 0;
+        for t in 0..1000 {
+            for _ in 0..3 {
+                let (e, n) = Gcra::evaluate(s, 7, 10, 7, 1, t);
+                if e.allowed {
+                    admitted += 1;
+                    s = n;
+                }
+            }
+        }
+        assert_eq!(admitted, 7 + 999 * 7 / 10);
+    }
+
+    #[test]
     fn changing_the_amount_rounds_toward_denial() {
         let s = Gcra {
             ms: 10,
