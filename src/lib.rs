@@ -18,7 +18,7 @@ pub mod record;
 pub mod sliding;
 pub mod strategy;
 
-#[cfg(not(test))]
+#[cfg(all(feature = "module", not(test)))]
 mod module;
 
 #[cfg(test)]
