@@ -42,8 +42,12 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// Parses `limits` and the options that follow it. `rest` is everything
-/// after the key (at least the limits argument).
+/// Most option words a valid call can have (three options with a value
+/// each); the word after them is always an error, so callers may pass just
+/// the first `MAX_OPTION_WORDS + 1` words.
+pub const MAX_OPTION_WORDS: usize = 6;
+
+/// Parses `limits` and the option words that follow it.
 pub fn parse_request(
     cmd: Command,
     limits_arg: &[u8],
@@ -57,9 +61,9 @@ pub fn parse_request(
     while i < options.len() {
         let word = options[i];
         let value = options.get(i + 1).copied();
-        let name = word.to_ascii_uppercase();
-        match name.as_slice() {
-            b"STRATEGY" if strategy.is_none() => {
+        let is = |name: &[u8]| word.eq_ignore_ascii_case(name);
+        match () {
+            _ if is(b"STRATEGY") && strategy.is_none() => {
                 let v = value.ok_or_else(|| syntax(word))?;
                 strategy = Some(Strategy::parse(v).ok_or_else(|| {
                     ArgError(format!(
@@ -68,7 +72,7 @@ pub fn parse_request(
                     ))
                 })?);
             }
-            b"COST" if cost.is_none() && matches!(cmd, Command::Hit | Command::Test) => {
+            _ if is(b"COST") && cost.is_none() && matches!(cmd, Command::Hit | Command::Test) => {
                 let v = value.ok_or_else(|| syntax(word))?;
                 cost = Some(parse_u64(v).filter(|&c| c <= MAX_AMOUNT).ok_or_else(|| {
                     ArgError(format!(
@@ -76,7 +80,7 @@ pub fn parse_request(
                     ))
                 })?);
             }
-            b"BURST" if burst.is_none() && cmd != Command::Clear => {
+            _ if is(b"BURST") && burst.is_none() && cmd != Command::Clear => {
                 let v = value.ok_or_else(|| syntax(word))?;
                 burst = Some(
                     parse_u64(v)

@@ -25,10 +25,75 @@ impl ValueBuf for Vec<u8> {
     }
 }
 
-/// A [`ValueBuf`] plus the list of byte ranges written through it.
+/// A value small enough to copy: kept on the stack, spilling to the heap
+/// only if a write grows it past the inline capacity.
+pub struct SmallBuf {
+    inline: [u8; SMALL_INLINE],
+    len: usize,
+    heap: Option<Vec<u8>>,
+}
+
+/// Inline capacity of [`SmallBuf`].
+pub const SMALL_INLINE: usize = 1024;
+
+impl SmallBuf {
+    /// A copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> SmallBuf {
+        let mut b = SmallBuf {
+            inline: [0; SMALL_INLINE],
+            len: 0,
+            heap: None,
+        };
+        if bytes.len() <= SMALL_INLINE {
+            b.inline[..bytes.len()].copy_from_slice(bytes);
+            b.len = bytes.len();
+        } else {
+            b.heap = Some(bytes.to_vec());
+        }
+        b
+    }
+}
+
+impl ValueBuf for SmallBuf {
+    fn as_slice(&self) -> &[u8] {
+        match &self.heap {
+            Some(v) => v,
+            None => &self.inline[..self.len],
+        }
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match &mut self.heap {
+            Some(v) => v,
+            None => &mut self.inline[..self.len],
+        }
+    }
+    fn resize(&mut self, len: usize) {
+        match &mut self.heap {
+            Some(v) => v.resize(len, 0),
+            None if len <= SMALL_INLINE => {
+                if len > self.len {
+                    self.inline[self.len..len].fill(0);
+                }
+                self.len = len;
+            }
+            None => {
+                let mut v = self.inline[..self.len].to_vec();
+                v.resize(len, 0);
+                self.heap = Some(v);
+            }
+        }
+    }
+}
+
+/// How many distinct changed ranges are remembered; past that they are
+/// merged into one covering range (correct, just coarser).
+const MAX_RANGES: usize = 8;
+
+/// A [`ValueBuf`] plus the byte ranges written through it.
 pub struct Tracked<'a, B: ValueBuf> {
     buf: &'a mut B,
-    dirty: Vec<(usize, usize)>,
+    dirty: [(usize, usize); MAX_RANGES],
+    n_dirty: usize,
     shrunk: bool,
 }
 
@@ -37,7 +102,8 @@ impl<'a, B: ValueBuf> Tracked<'a, B> {
     pub fn new(buf: &'a mut B) -> Self {
         Tracked {
             buf,
-            dirty: Vec::new(),
+            dirty: [(0, 0); MAX_RANGES],
+            n_dirty: 0,
             shrunk: false,
         }
     }
@@ -85,9 +151,24 @@ impl<'a, B: ValueBuf> Tracked<'a, B> {
     }
 
     fn mark(&mut self, a: usize, b: usize) {
-        if a < b {
-            self.dirty.push((a, b));
+        if a >= b {
+            return;
         }
+        if self.n_dirty == MAX_RANGES {
+            let (lo, hi) = self.span().expect("full");
+            self.dirty[0] = (lo, hi);
+            self.n_dirty = 1;
+        }
+        self.dirty[self.n_dirty] = (a, b);
+        self.n_dirty += 1;
+    }
+
+    /// One range covering every change, if any.
+    pub fn span(&self) -> Option<(usize, usize)> {
+        let d = &self.dirty[..self.n_dirty];
+        let lo = d.iter().map(|r| r.0).min()?;
+        let hi = d.iter().map(|r| r.1).max()?;
+        Some((lo, hi.min(self.bytes().len())))
     }
 
     /// True when the value got shorter: a partial overwrite cannot express
@@ -98,7 +179,7 @@ impl<'a, B: ValueBuf> Tracked<'a, B> {
 
     /// The changed ranges, sorted and merged when closer than `gap` bytes.
     pub fn dirty_ranges(&self, gap: usize) -> Vec<(usize, usize)> {
-        let mut r = self.dirty.clone();
+        let mut r = self.dirty[..self.n_dirty].to_vec();
         r.sort_unstable();
         let mut out: Vec<(usize, usize)> = Vec::with_capacity(r.len());
         let len = self.bytes().len();
@@ -131,6 +212,29 @@ mod tests {
         assert!(t.shrunk());
         t.write(1, b"q");
         assert_eq!(t.bytes(), b"Zqef");
+    }
+
+    #[test]
+    fn small_buf_spills_to_the_heap() {
+        let mut b = SmallBuf::from_slice(b"abc");
+        b.resize(5);
+        assert_eq!(b.as_slice(), b"abc\0\0");
+        b.resize(SMALL_INLINE + 10);
+        assert_eq!(&b.as_slice()[..3], b"abc");
+        assert_eq!(b.as_slice().len(), SMALL_INLINE + 10);
+        b.resize(2);
+        assert_eq!(b.as_slice(), b"ab");
+    }
+
+    #[test]
+    fn many_ranges_merge_into_one() {
+        let mut v = vec![0u8; 100];
+        let mut t = Tracked::new(&mut v);
+        for i in 0..20 {
+            t.write(i * 4, b"x");
+        }
+        assert_eq!(t.span(), Some((0, 77)));
+        assert!(t.dirty_ranges(0).len() <= MAX_RANGES);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::fixed::Fixed;
 use crate::gcra::Gcra;
 use crate::limit::Limit;
 use crate::moving;
-use crate::record::{self, NotState, Record, State, find, index, record_prefix};
+use crate::record::{self, NotState, Record, Records, State, find, index, record_prefix};
 use crate::sliding::Sliding;
 use crate::strategy::Strategy;
 
@@ -106,7 +106,7 @@ pub fn evaluate_limit(
 pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, EngineError> {
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
-        None => (&[][..], Vec::new()),
+        None => (&[][..], Records::empty()),
     };
     let mut evals = [None; crate::limit::MAX_LIMITS];
     for (i, l) in req.limits.as_slice().enumerate() {
@@ -134,7 +134,7 @@ pub fn stats(
 ) -> Result<Vec<LimitStats>, EngineError> {
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
-        None => (&[][..], Vec::new()),
+        None => (&[][..], Records::empty()),
     };
     req.limits
         .as_slice()
@@ -156,7 +156,7 @@ pub fn stats(
 /// The key's expiry: the latest instant any record still counts usage.
 pub fn expiry(value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
     let mut end = None;
-    for r in index(value)? {
+    for r in index(value)?.as_slice() {
         end = end.max(r.usage_end(value, now)?);
     }
     Ok(end)
@@ -169,7 +169,7 @@ fn prune<B: ValueBuf>(
     keep: impl Fn(&Record) -> bool,
 ) -> Result<(), EngineError> {
     let records = index(t.bytes())?;
-    for r in records.iter().rev() {
+    for r in records.as_slice().iter().rev() {
         if !keep(r) && r.usage_end(t.bytes(), now)?.is_none() {
             t.splice(r.at..r.end, &[]);
         }
@@ -194,15 +194,16 @@ pub fn commit<B: ValueBuf>(
             r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
         })?;
     }
+    let mut fresh = Vec::with_capacity(48);
     for l in req.limits.as_slice() {
         let w = l.window_ms;
+        fresh.clear();
         let records = if t.bytes().is_empty() {
-            Vec::new()
+            Records::empty()
         } else {
             index(t.bytes())?
         };
         let rec = find(&records, req.strategy, w);
-        let mut fresh = Vec::with_capacity(24);
         record_prefix(&mut fresh, req.strategy, w);
         let state = match rec {
             Some(r) => Some(r.state(t.bytes())?),
@@ -280,7 +281,7 @@ pub fn clear_limits<B: ValueBuf>(
 ) -> Result<(u64, Option<u64>), EngineError> {
     let records = index(t.bytes())?;
     let mut removed = 0;
-    for r in records.iter().rev() {
+    for r in records.as_slice().iter().rev() {
         let named =
             r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms);
         if named {

@@ -158,7 +158,15 @@ fn number(digits: &[u8]) -> Option<u64> {
 
 /// The length of a unit in ms, or None when the word is not a unit.
 pub fn unit_ms(word: &[u8]) -> Option<u64> {
-    let w = word.to_ascii_lowercase();
+    // Lower-case into a stack buffer: the longest unit is 12 letters.
+    let mut lower = [0u8; 16];
+    if word.len() > lower.len() {
+        return None;
+    }
+    for (d, s) in lower.iter_mut().zip(word) {
+        *d = s.to_ascii_lowercase();
+    }
+    let w = &lower[..word.len()];
     // Words and the abbreviations msec/sec/min/hr/yr also take a plural `s`.
     let base: &[u8] = match w.strip_suffix(b"s") {
         Some(stem)
@@ -181,7 +189,7 @@ pub fn unit_ms(word: &[u8]) -> Option<u64> {
         {
             stem
         }
-        _ => &w,
+        _ => w,
     };
     Some(match base {
         b"ms" | b"msec" | b"millisecond" => 1,

@@ -94,15 +94,74 @@ pub fn record_prefix(out: &mut Vec<u8>, s: Strategy, window_ms: u64) {
     put_varint(out, window_ms);
 }
 
+/// How many records are kept without allocating.
+const INLINE_RECORDS: usize = 8;
+
+/// The records of a value: inline up to [`INLINE_RECORDS`] (the hot path
+/// never allocates), on the heap beyond.
+#[derive(Clone, Debug)]
+pub struct Records {
+    inline: [Record; INLINE_RECORDS],
+    len: usize,
+    spill: Vec<Record>,
+}
+
+const NO_RECORD: Record = Record {
+    strategy: Strategy::FixedWindow,
+    window_ms: 0,
+    at: 0,
+    body: 0,
+    end: 0,
+};
+
+impl Records {
+    /// No records (a missing key).
+    pub fn empty() -> Records {
+        Records {
+            inline: [NO_RECORD; INLINE_RECORDS],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, r: Record) {
+        if self.len < INLINE_RECORDS {
+            self.inline[self.len] = r;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(r);
+        }
+        self.len += 1;
+    }
+
+    /// The records in value order.
+    pub fn as_slice(&self) -> &[Record] {
+        if self.len <= INLINE_RECORDS {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+}
+
+impl std::ops::Deref for Records {
+    type Target = [Record];
+    fn deref(&self) -> &[Record] {
+        self.as_slice()
+    }
+}
+
 /// Lists the records of a value, checking that the whole value decodes.
 /// An empty value, an unknown tag, a bad window, a truncated or malformed
 /// body, trailing bytes or two records for one (strategy, window) are all
 /// `NotState`.
-pub fn index(value: &[u8]) -> Result<Vec<Record>, NotState> {
+pub fn index(value: &[u8]) -> Result<Records, NotState> {
     if value.is_empty() {
         return Err(NotState);
     }
-    let mut out: Vec<Record> = Vec::with_capacity(2);
+    let mut out = Records::empty();
     let mut pos = 0;
     while pos < value.len() {
         let at = pos;

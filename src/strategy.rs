@@ -20,14 +20,20 @@ impl Strategy {
 
     /// Accepts the canonical names and their aliases, case-insensitively.
     pub fn parse(name: &[u8]) -> Option<Strategy> {
-        let n = name.to_ascii_lowercase();
-        Some(match n.as_slice() {
-            b"fixed-window" | b"fixed" => Strategy::FixedWindow,
-            b"moving-window" | b"moving" => Strategy::MovingWindow,
-            b"sliding-window-counter" | b"sliding" => Strategy::SlidingWindowCounter,
-            b"gcra" | b"token-bucket" => Strategy::Gcra,
-            _ => return None,
-        })
+        const NAMES: [(&[u8], Strategy); 8] = [
+            (b"fixed-window", Strategy::FixedWindow),
+            (b"fixed", Strategy::FixedWindow),
+            (b"moving-window", Strategy::MovingWindow),
+            (b"moving", Strategy::MovingWindow),
+            (b"sliding-window-counter", Strategy::SlidingWindowCounter),
+            (b"sliding", Strategy::SlidingWindowCounter),
+            (b"gcra", Strategy::Gcra),
+            (b"token-bucket", Strategy::Gcra),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, s)| s)
     }
 
     /// The canonical name that RL.STATS reports.

@@ -7,8 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::key::{Content, Key};
 use super::reply;
-use crate::args::{Command, Request, parse_request};
-use crate::buf::Tracked;
+use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request};
+use crate::buf::{SmallBuf, Tracked};
 use crate::engine::{self, EngineError};
 
 type Ctx = *mut raw::RedisModuleCtx;
@@ -55,8 +55,14 @@ pub fn guarded(
 
 /// Parses `key limits [options]` for `cmd`, replying with the error if any.
 fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option<Request> {
-    let opts: Vec<&[u8]> = args[3..].iter().map(|&a| arg_bytes(a)).collect();
-    match parse_request(cmd, arg_bytes(args[2]), &opts) {
+    // Past MAX_OPTION_WORDS the next word is always an error, so the first
+    // MAX_OPTION_WORDS + 1 words decide the outcome: no allocation needed.
+    let mut opts: [&[u8]; MAX_OPTION_WORDS + 1] = [&[]; MAX_OPTION_WORDS + 1];
+    let n = (args.len() - 3).min(opts.len());
+    for (o, &a) in opts.iter_mut().zip(&args[3..3 + n]) {
+        *o = arg_bytes(a);
+    }
+    match parse_request(cmd, arg_bytes(args[2]), &opts[..n]) {
         Ok(r) => Some(r),
         Err(e) => {
             reply::error(ctx, &e.0);
@@ -101,15 +107,16 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     if decision.allowed && req.cost > 0 {
         let small = current.is_none_or(|v| v.len() <= 512);
         let result = if small {
-            let mut copy = current.map(<[u8]>::to_vec).unwrap_or_default();
-            let old_len = copy.len();
+            let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
+            let old_len = current.map_or(0, <[u8]>::len);
             let mut t = Tracked::new(&mut copy);
             engine::commit(&mut t, &req, now).map(|expire_at| {
-                if t.bytes().len() == old_len && old_len > 0 {
-                    key.patch_in_place(t.bytes(), &t.dirty_ranges(0));
-                    key.set_expire(expire_at);
-                } else {
-                    key.set_whole(t.bytes(), expire_at);
+                match t.span() {
+                    Some(span) if t.bytes().len() == old_len && old_len > 0 => {
+                        key.patch_in_place(t.bytes(), span);
+                        key.set_expire(expire_at);
+                    }
+                    _ => key.set_whole(t.bytes(), expire_at),
                 }
                 key.replicate_whole(t.bytes(), expire_at);
             })

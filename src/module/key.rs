@@ -74,16 +74,15 @@ impl Key {
             );
             raw::RedisModule_StringSet.unwrap()(self.key, s);
             raw::RedisModule_FreeString.unwrap()(self.ctx, s);
+            // StringSet dropped any TTL: set it without reading it first.
+            raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64);
         }
-        self.set_expire(expire_at);
     }
 
-    /// Overwrites the given ranges of an existing string of the same length.
-    pub fn patch_in_place(&mut self, value: &[u8], ranges: &[(usize, usize)]) {
+    /// Overwrites `span` of an existing string of the same length.
+    pub fn patch_in_place(&mut self, value: &[u8], (a, b): (usize, usize)) {
         let mut buf = DmaBuf::new(self.key);
-        for &(a, b) in ranges {
-            buf.as_mut_slice()[a..b].copy_from_slice(&value[a..b]);
-        }
+        buf.as_mut_slice()[a..b].copy_from_slice(&value[a..b]);
     }
 
     /// Sets the key's absolute expiry (ms) unless it already is that.
