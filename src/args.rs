@@ -2,7 +2,7 @@
 //! `limits [STRATEGY name] [COST n] [BURST n]`. Pure: byte slices in, a
 //! request or the exact error reply out.
 
-use crate::limit::{Limits, MAX_AMOUNT, parse_limits};
+use crate::limit::{Limits, MAX_AMOUNT, parse_limits, quote};
 use crate::strategy::Strategy;
 
 /// Which command is being parsed; they accept different options.
@@ -29,10 +29,7 @@ pub struct Request {
 pub struct ArgError(pub String);
 
 fn syntax(word: &[u8]) -> ArgError {
-    ArgError(format!(
-        "ERR syntax error near '{}'",
-        String::from_utf8_lossy(word)
-    ))
+    ArgError(format!("ERR syntax error near '{}'", quote(word)))
 }
 
 fn parse_u64(bytes: &[u8]) -> Option<u64> {
@@ -65,12 +62,10 @@ pub fn parse_request(
         match () {
             _ if is(b"STRATEGY") && strategy.is_none() => {
                 let v = value.ok_or_else(|| syntax(word))?;
-                strategy = Some(Strategy::parse(v).ok_or_else(|| {
-                    ArgError(format!(
-                        "ERR unknown strategy '{}'",
-                        String::from_utf8_lossy(v)
-                    ))
-                })?);
+                strategy = Some(
+                    Strategy::parse(v)
+                        .ok_or_else(|| ArgError(format!("ERR unknown strategy '{}'", quote(v))))?,
+                );
             }
             _ if is(b"COST") && cost.is_none() && matches!(cmd, Command::Hit | Command::Test) => {
                 let v = value.ok_or_else(|| syntax(word))?;
@@ -108,7 +103,7 @@ pub fn parse_request(
             {
                 return Err(ArgError(format!(
                     "ERR BURST too large for limit '{}'",
-                    String::from_utf8_lossy(&limits_arg[l.span.0..l.span.1])
+                    quote(&limits_arg[l.span.0..l.span.1])
                 )));
             }
         }

@@ -69,13 +69,23 @@ impl Limits {
     }
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// How much of a client's text an error reply quotes.
+const QUOTE_MAX: usize = 128;
+
+/// The text to quote in an error: lossy UTF-8, cut to [`QUOTE_MAX`] bytes so
+/// a huge argument does not come back as a huge error.
+pub fn quote(bytes: &[u8]) -> String {
+    if bytes.len() <= QUOTE_MAX {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let mut s = String::from_utf8_lossy(&bytes[..QUOTE_MAX]).into_owned();
+    s.push_str("...");
+    s
 }
 
 fn err(text: &[u8], reason: impl Into<String>) -> LimitError {
     LimitError {
-        text: lossy(text),
+        text: quote(text),
         reason: reason.into(),
     }
 }
@@ -244,10 +254,10 @@ fn parse_one(text: &[u8]) -> Result<(u64, u64), LimitError> {
         return Err(err(text, "expected a unit"));
     }
     let unit_len =
-        unit_ms(unit).ok_or_else(|| err(text, format!("unknown unit '{}'", lossy(unit))))?;
+        unit_ms(unit).ok_or_else(|| err(text, format!("unknown unit '{}'", quote(unit))))?;
     c.skip_spaces();
     if !c.done() {
-        return Err(err(text, format!("unexpected '{}'", lossy(&c.s[c.i..]))));
+        return Err(err(text, format!("unexpected '{}'", quote(&c.s[c.i..]))));
     }
     let window = multiple
         .checked_mul(unit_len)
@@ -336,6 +346,15 @@ mod tests {
             .collect::<Vec<_>>()
             .join(";");
         assert!(bad(&many).contains("more than 16"));
+    }
+
+    #[test]
+    fn long_text_is_quoted_cut_short() {
+        let long = format!("10/{}", "x".repeat(1_000_000));
+        let e = parse_limits(long.as_bytes()).unwrap_err().to_string();
+        assert!(e.len() < 400, "{}", e.len());
+        assert!(e.starts_with("ERR invalid limit '10/xxx"));
+        assert!(e.contains("...': unknown unit 'xxx"));
     }
 
     #[test]

@@ -1,0 +1,201 @@
+//! Section 6: RL.TEST, RL.STATS, COST 0, denied hits and invalid input never
+//! write: the primary's `master_repl_offset` does not move (a replica is
+//! attached so that every propagated write advances the offset; the
+//! replica ping period is raised so that pings do not move it either).
+
+mod common;
+use common::*;
+
+fn primary() -> Server {
+    Server::start_with(&["--repl-ping-replica-period", "3600"])
+}
+
+#[track_caller]
+fn assert_no_write(p: &Server, c: &mut Connection, what: &str, args: &[&str]) {
+    let data_before = data(c);
+    let before = p.repl_offset();
+    let _ = raw(c, args);
+    let after = p.repl_offset();
+    assert_eq!(before, after, "{what}: {args:?} propagated a write");
+    assert_eq!(
+        data_before,
+        data(c),
+        "{what}: {args:?} changed a key or its expiry"
+    );
+}
+
+/// Every key with its DUMP payload and absolute expiry.
+fn data(c: &mut Connection) -> Vec<(String, Option<Vec<u8>>, i64)> {
+    keys(c)
+        .into_iter()
+        .map(|k| {
+            let d = dump(c, &k);
+            let e = pexpiretime(c, &k);
+            (k, d, e)
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_writes(p: &Server, c: &mut Connection, args: &[&str]) {
+    let before = p.repl_offset();
+    raw(c, args).unwrap();
+    let after = p.repl_offset();
+    assert!(
+        after > before,
+        "{args:?} was admitted but propagated nothing"
+    );
+}
+
+#[test]
+fn reads_and_denied_hits_do_not_propagate() {
+    let p = primary();
+    let _r = replica_of(&p, false);
+    let mut c = p.conn();
+    for strategy in ["fixed", "moving", "sliding"] {
+        let key = format!("k-{strategy}");
+        let k = key.as_str();
+        // Positive control: an admitted hit is propagated.
+        assert_writes(&p, &mut c, &["RL.HIT", k, "2/h;5/d", "STRATEGY", strategy]);
+        assert_writes(&p, &mut c, &["RL.HIT", k, "2/h;5/d", "STRATEGY", strategy]);
+        let st = "STRATEGY";
+        assert_no_write(
+            &p,
+            &mut c,
+            "RL.TEST",
+            &["RL.TEST", k, "2/h;5/d", st, strategy],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "RL.TEST",
+            &["RL.TEST", k, "9/h", st, strategy, "COST", "3"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "RL.TEST fresh",
+            &["RL.TEST", "fresh", "2/h", st, strategy],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "RL.STATS",
+            &["RL.STATS", k, "2/h;5/d;1/s", st, strategy],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "RL.STATS fresh",
+            &["RL.STATS", "fresh", "2/h", st, strategy],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "denied",
+            &["RL.HIT", k, "2/h;5/d", st, strategy],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "denied cost",
+            &["RL.HIT", k, "2/h;5/d", st, strategy, "COST", "4"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "never",
+            &["RL.HIT", k, "2/h;5/d", st, strategy, "COST", "10"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "COST 0",
+            &["RL.HIT", k, "2/h;5/d", st, strategy, "COST", "0"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "COST 0 fresh",
+            &["RL.HIT", "fresh", "2/h", st, strategy, "COST", "0"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "lowered COST 0",
+            &["RL.HIT", k, "1/h", st, strategy, "COST", "0"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "invalid limit",
+            &["RL.HIT", k, "2/fortnight", st, strategy],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "invalid cost",
+            &["RL.HIT", k, "2/h", st, strategy, "COST", "x"],
+        );
+        assert_no_write(
+            &p,
+            &mut c,
+            "RL.CLEAR nothing",
+            &["RL.CLEAR", k, "7/w", st, strategy],
+        );
+        assert_no_write(&p, &mut c, "RL.CLEAR no key", &["RL.CLEAR", "fresh"]);
+    }
+    assert_no_write(
+        &p,
+        &mut c,
+        "unknown strategy",
+        &["RL.HIT", "x", "2/h", "STRATEGY", "foo"],
+    );
+    assert_no_write(&p, &mut c, "arity", &["RL.HIT", "x"]);
+    let _: () = redis::cmd("SET")
+        .arg("str")
+        .arg("hello")
+        .query(&mut c)
+        .unwrap();
+    assert_no_write(&p, &mut c, "WRONGTYPE", &["RL.HIT", "str", "2/h"]);
+    assert_no_write(&p, &mut c, "WRONGTYPE", &["RL.CLEAR", "str"]);
+    // Clearing existing state does write.
+    assert_writes(&p, &mut c, &["RL.CLEAR", "k-fixed", "2/h"]);
+    assert_writes(&p, &mut c, &["RL.CLEAR", "k-moving"]);
+}
+
+#[test]
+fn reading_expired_log_entries_does_not_write() {
+    // The moving-window log of `k` holds entries that are all out of the
+    // window while the key lives on (another limit holds usage): reading
+    // must not prune them.
+    let p = primary();
+    let _r = replica_of(&p, false);
+    let mut c = p.conn();
+    hit(&mut c, "k", "5/h", &[]);
+    hit(&mut c, "k", "3/200ms", &["STRATEGY", "moving"]);
+    hit(&mut c, "k", "3/200ms", &["STRATEGY", "sliding"]);
+    sleep_ms(450);
+    assert!(exists(&mut c, "k"));
+    for args in [
+        vec!["RL.TEST", "k", "3/200ms", "STRATEGY", "moving"],
+        vec!["RL.STATS", "k", "3/200ms", "STRATEGY", "moving"],
+        vec!["RL.HIT", "k", "3/200ms", "STRATEGY", "moving", "COST", "0"],
+        vec!["RL.TEST", "k", "3/200ms", "STRATEGY", "sliding"],
+        vec!["RL.STATS", "k", "3/200ms", "STRATEGY", "sliding"],
+        vec!["RL.HIT", "k", "3/200ms", "STRATEGY", "sliding", "COST", "0"],
+        vec!["RL.STATS", "k", "5/h;3/200ms"],
+    ] {
+        assert_no_write(&p, &mut c, "expired entries", &args);
+    }
+    let st = stats(&mut c, "k", "3/200ms", &["STRATEGY", "moving"]);
+    assert_eq!(
+        (st[0].remaining, st[0].reset_after_ms, st[0].retry_after_ms),
+        (3, 0, 0)
+    );
+    let st = stats(&mut c, "k", "3/200ms", &["STRATEGY", "sliding"]);
+    assert_eq!(
+        (st[0].remaining, st[0].reset_after_ms, st[0].retry_after_ms),
+        (3, 0, 0)
+    );
+}
