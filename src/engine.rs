@@ -51,53 +51,59 @@ pub fn evaluate_limit(
     c: u64,
     now: u64,
 ) -> Result<LimitEval, EngineError> {
-    let w = l.window_ms;
-    let rec = find(records, req.strategy, w);
-    let state = match rec {
+    let state = match find(records, req.strategy, l.window_ms) {
         Some(r) => Some(r.state(value)?),
         None => None,
     };
-    Ok(match (req.strategy, state) {
-        (Strategy::FixedWindow, s) => {
-            let s = s.and_then(|s| {
-                if let State::Fixed(f) = s {
-                    Some(f)
-                } else {
-                    None
-                }
-            });
-            Fixed::evaluate(s, l.amount, w, c, now).0
+    Ok(judge(req, state, l, c, now)?.0)
+}
+
+/// The new state of a fixed-size record, to be encoded after a hit.
+enum Small {
+    Fixed(Fixed),
+    Sliding(Sliding),
+    Gcra(Gcra),
+}
+
+impl Small {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Small::Fixed(s) => s.encode(out),
+            Small::Sliding(s) => s.encode(out),
+            Small::Gcra(s) => s.encode(out),
         }
-        (Strategy::SlidingWindowCounter, s) => {
-            let s = s.and_then(|s| {
-                if let State::Sliding(f) = s {
-                    Some(f)
-                } else {
-                    None
-                }
-            });
-            Sliding::evaluate(s, l.amount, w, c, now).0
+    }
+}
+
+/// One limit's verdict on a hit of cost `c` given its stored state, and for
+/// the fixed-size strategies the state to store if it is admitted with a
+/// cost (moving-window logs are charged in place by `moving::charge`).
+fn judge(
+    req: &Request,
+    state: Option<State>,
+    l: &Limit,
+    c: u64,
+    now: u64,
+) -> Result<(LimitEval, Option<Small>), EngineError> {
+    let (a, w) = (l.amount, l.window_ms);
+    Ok(match req.strategy {
+        Strategy::FixedWindow => {
+            let (e, n) = Fixed::evaluate(state.and_then(State::fixed), a, w, c, now);
+            (e, n.map(Small::Fixed))
         }
-        (Strategy::Gcra, s) => {
-            let s = s.and_then(|s| {
-                if let State::Gcra(f) = s {
-                    Some(f)
-                } else {
-                    None
-                }
-            });
-            Gcra::evaluate(s, l.amount, w, burst_of(req, l), c, now).0
+        Strategy::SlidingWindowCounter => {
+            let (e, n) = Sliding::evaluate(state.and_then(State::sliding), a, w, c, now);
+            (e, n.map(Small::Sliding))
         }
-        (Strategy::MovingWindow, s) => {
-            let v = s.and_then(|s| {
-                if let State::Moving(v) = s {
-                    Some(v)
-                } else {
-                    None
-                }
-            });
-            moving::evaluate(v, l.amount, w, c, now)?
+        Strategy::Gcra => {
+            let b = burst_of(req, l);
+            let (e, n) = Gcra::evaluate(state.and_then(State::gcra), a, w, b, c, now);
+            (e, n.map(Small::Gcra))
         }
+        Strategy::MovingWindow => (
+            moving::evaluate(state.and_then(State::moving), a, w, c, now)?,
+            None,
+        ),
     })
 }
 
@@ -209,9 +215,8 @@ pub fn commit<B: ValueBuf>(
             Some(r) => Some(r.state(t.bytes())?),
             None => None,
         };
-        match (req.strategy, state) {
-            (Strategy::MovingWindow, Some(_)) => {
-                let r = rec.expect("state implies record");
+        match (req.strategy, rec) {
+            (Strategy::MovingWindow, Some(r)) => {
                 moving::charge(t, r.body, w, c, now)?;
                 continue;
             }
@@ -226,39 +231,10 @@ pub fn commit<B: ValueBuf>(
                 t.splice(at..at, &fresh);
                 continue;
             }
-            (Strategy::FixedWindow, s) => {
-                let s = s.and_then(|s| {
-                    if let State::Fixed(f) = s {
-                        Some(f)
-                    } else {
-                        None
-                    }
-                });
-                let (_, n) = Fixed::evaluate(s, l.amount, w, c, now);
-                n.ok_or(EngineError::NotState)?.encode(&mut fresh);
-            }
-            (Strategy::SlidingWindowCounter, s) => {
-                let s = s.and_then(|s| {
-                    if let State::Sliding(f) = s {
-                        Some(f)
-                    } else {
-                        None
-                    }
-                });
-                let (_, n) = Sliding::evaluate(s, l.amount, w, c, now);
-                n.ok_or(EngineError::NotState)?.encode(&mut fresh);
-            }
-            (Strategy::Gcra, s) => {
-                let s = s.and_then(|s| {
-                    if let State::Gcra(f) = s {
-                        Some(f)
-                    } else {
-                        None
-                    }
-                });
-                let (_, n) = Gcra::evaluate(s, l.amount, w, burst_of(req, l), c, now);
-                n.ok_or(EngineError::NotState)?.encode(&mut fresh);
-            }
+            _ => judge(req, state, l, c, now)?
+                .1
+                .ok_or(EngineError::NotState)?
+                .encode(&mut fresh),
         }
         match rec {
             Some(r) if t.bytes()[r.at..r.end] == fresh[..] => {}

@@ -47,6 +47,41 @@ pub enum State<'a> {
     Moving(moving::View<'a>),
 }
 
+impl<'a> State<'a> {
+    /// The fixed-window state, if this is one.
+    pub fn fixed(self) -> Option<Fixed> {
+        if let State::Fixed(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+    /// The sliding-window-counter state, if this is one.
+    pub fn sliding(self) -> Option<Sliding> {
+        if let State::Sliding(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+    /// The GCRA state, if this is one.
+    pub fn gcra(self) -> Option<Gcra> {
+        if let State::Gcra(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+    /// The moving-window log, if this is one.
+    pub fn moving(self) -> Option<moving::View<'a>> {
+        if let State::Moving(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+}
+
 /// A value that is not rate-limit state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotState;

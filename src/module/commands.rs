@@ -135,46 +135,53 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     reply::hit(ctx, decision);
 }
 
-/// RL.TEST key limits [STRATEGY s] [COST n] [BURST n]
-pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+/// The shape of the read-only commands: parse, read the clock, open the key
+/// for reading and hand its value (`None` when missing) to `answer`.
+fn read_only(
+    ctx: Ctx,
+    args: &[*mut raw::RedisModuleString],
+    cmd: Command,
+    answer: impl FnOnce(Option<&[u8]>, &Request, u64),
+) {
     if args.len() < 3 {
         return wrong_arity(ctx);
     }
-    let Some(req) = parse(ctx, Command::Test, args) else {
+    let Some(req) = parse(ctx, cmd, args) else {
         return;
     };
     let now = now_ms();
     let key = Key::open(ctx, args[1], false);
-    let current = match key.content() {
-        Content::Empty => None,
-        Content::Str(v) => Some(v),
-        Content::Other => return reply::wrongtype(ctx),
-    };
-    match engine::decide(current, &req, now) {
-        Ok(d) => reply::hit(ctx, d),
-        Err(e) => engine_error(ctx, e),
+    match key.content() {
+        Content::Empty => answer(None, &req, now),
+        Content::Str(v) => answer(Some(v), &req, now),
+        Content::Other => reply::wrongtype(ctx),
     }
+}
+
+/// RL.TEST key limits [STRATEGY s] [COST n] [BURST n]
+pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    read_only(
+        ctx,
+        args,
+        Command::Test,
+        |value, req, now| match engine::decide(value, req, now) {
+            Ok(d) => reply::hit(ctx, d),
+            Err(e) => engine_error(ctx, e),
+        },
+    );
 }
 
 /// RL.STATS key limits [STRATEGY s] [BURST n]
 pub fn stats(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
-    if args.len() < 3 {
-        return wrong_arity(ctx);
-    }
-    let Some(req) = parse(ctx, Command::Stats, args) else {
-        return;
-    };
-    let now = now_ms();
-    let key = Key::open(ctx, args[1], false);
-    let current = match key.content() {
-        Content::Empty => None,
-        Content::Str(v) => Some(v),
-        Content::Other => return reply::wrongtype(ctx),
-    };
-    match engine::stats(current, &req, now) {
-        Ok(s) => reply::stats(ctx, &s),
-        Err(e) => engine_error(ctx, e),
-    }
+    read_only(
+        ctx,
+        args,
+        Command::Stats,
+        |value, req, now| match engine::stats(value, req, now) {
+            Ok(s) => reply::stats(ctx, &s),
+            Err(e) => engine_error(ctx, e),
+        },
+    );
 }
 
 /// RL.CLEAR key [limits [STRATEGY s]]
