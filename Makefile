@@ -2,6 +2,10 @@
 #
 #   make run    build, then start redis-server on 127.0.0.1:6379 with the module
 #   make test   unit, property and integration tests (real redis-server)
+#   make test-cluster   Redis Cluster suite: 3 primaries + 3 replicas on
+#                       127.0.0.1, resharding and failover under load (~30 s)
+#   make bench  server cost and memory next to INCR and the `limits` Lua
+#               scripts (BENCH_QUICK=1 for a ~2 minute run)
 #
 # Each target installs the Debian packages it needs when they are missing.
 
@@ -10,7 +14,7 @@ DEB_PKGS  := redis-server redis-tools libclang1-14 libclang-common-14-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT      ?= 6379
 
-.PHONY: deps build run test unit integration lint clean
+.PHONY: deps build run test unit integration test-cluster bench lint clean
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -37,6 +41,18 @@ integration: build
 
 test: build
 	RL_MODULE=$(CURDIR)/$(SO) cargo test --release
+
+test-cluster: build
+	RL_MODULE=$(CURDIR)/$(SO) cargo test --release --test cluster -- --ignored --nocapture --test-threads=1
+
+BENCH_VENV ?= .venv-bench
+
+bench: build
+	@[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV) || \
+	  { $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(BENCH_VENV); }
+	@$(BENCH_VENV)/bin/python -c 'import redis, limits, sys; sys.exit(not limits.__version__.startswith("5.8."))' 2>/dev/null || \
+	  $(BENCH_VENV)/bin/pip install -q 'limits==5.8.*' redis
+	RL_MODULE=$(CURDIR)/$(SO) $(BENCH_VENV)/bin/python bench/bench.py
 
 lint:
 	cargo fmt --all -- --check
