@@ -34,7 +34,7 @@ pub struct SmallBuf {
 }
 
 /// Inline capacity of [`SmallBuf`].
-pub const SMALL_INLINE: usize = 1024;
+pub const SMALL_INLINE: usize = 192;
 
 impl SmallBuf {
     /// A copy of `bytes`.

@@ -17,9 +17,10 @@
 //!     * moving-window: in every interval `[a, a + W)` of the monotone
 //!       timeline the admitted cost is at most L (each hit is logged at `m`,
 //!       which is what the stored log holds).
-//!     * gcra: over any admitted hits `i..=j`, `cost * W <= (m_j - m_i) * L
-//!       + B * W`: a burst of B, then the rate L/W, never more (so at most
-//!       B + L - 1 in a half-open interval of length W).
+//!     * gcra: over any admitted hits `i..=j`, the admitted
+//!       `cost * W <= (m_j - m_i) * L + B * W`: a burst of B, then the rate
+//!       L/W, never more (so at most B + L - 1 in a half-open interval of
+//!       length W).
 //! - Heals by itself: with `M` the latest `now` seen, at `M + H` (H = W for
 //!   fixed and moving, 2W for sliding, ceil(B*W/L) for gcra) every limit is
 //!   full again (remaining = L, no reset time, a hit of cost L admitted)
@@ -50,7 +51,12 @@ fn request(strategy: Strategy, limits: &[(u64, u64)], cost: u64, burst: Option<u
     let text: Vec<String> = limits.iter().map(|(l, w)| format!("{l}/{w}ms")).collect();
     let cost = cost.to_string();
     let burst = burst.map(|b| b.to_string());
-    let mut opts: Vec<&[u8]> = vec![b"STRATEGY", strategy.name().as_bytes(), b"COST", cost.as_bytes()];
+    let mut opts: Vec<&[u8]> = vec![
+        b"STRATEGY",
+        strategy.name().as_bytes(),
+        b"COST",
+        cost.as_bytes(),
+    ];
     if let Some(b) = &burst {
         opts.extend([&b"BURST"[..], b.as_bytes()]);
     }
@@ -117,11 +123,20 @@ impl Sim {
         let req = request(self.strategy, &self.limits, cost, self.burst);
         let reply = engine::decide(self.stored(), &req, now).expect("state decodes");
         let bound = self.heal_at(self.max_now) - now;
-        assert!(reply.reset_after <= bound, "{reply:?} at {now}: bound {bound}");
-        assert!(reply.retry_after <= bound as i64, "{reply:?} at {now}: bound {bound}");
+        assert!(
+            reply.reset_after <= bound,
+            "{reply:?} at {now}: bound {bound}"
+        );
+        assert!(
+            reply.retry_after <= bound as i64,
+            "{reply:?} at {now}: bound {bound}"
+        );
         let stats = engine::stats(self.stored(), &req, now).expect("state decodes");
         for s in &stats {
-            assert!(s.reset_after <= bound && s.retry_after <= bound as i64, "{s:?}");
+            assert!(
+                s.reset_after <= bound && s.retry_after <= bound as i64,
+                "{s:?}"
+            );
         }
         if reply.allowed && cost > 0 {
             let mut t = Tracked::new(&mut self.value);
@@ -177,7 +192,11 @@ impl Sim {
                         }
                     }
                     for (s, c) in windows {
-                        assert!(c <= l, "{:?}: {c} admitted in the window at {s}, L {l}", self.strategy);
+                        assert!(
+                            c <= l,
+                            "{:?}: {c} admitted in the window at {s}, L {l}",
+                            self.strategy
+                        );
                     }
                 }
                 Strategy::MovingWindow => {
@@ -219,7 +238,11 @@ impl Sim {
     fn check_heals(&mut self) {
         let at = self.heal_at(self.max_now);
         if let Some(v) = self.stored() {
-            assert_eq!(engine::expiry(v, at).unwrap(), None, "key still live at {at}");
+            assert_eq!(
+                engine::expiry(v, at).unwrap(),
+                None,
+                "key still live at {at}"
+            );
         }
         let req = request(self.strategy, &self.limits, 1, self.burst);
         for (s, &(l, _)) in engine::stats(self.stored(), &req, at)
@@ -228,7 +251,11 @@ impl Sim {
             .zip(&self.limits)
         {
             let full = self.burst.unwrap_or(l);
-            assert_eq!((s.remaining, s.reset_after, s.retry_after), (full, 0, 0), "{s:?}");
+            assert_eq!(
+                (s.remaining, s.reset_after, s.retry_after),
+                (full, 0, 0),
+                "{s:?}"
+            );
         }
         let min_full = self
             .limits
@@ -237,7 +264,10 @@ impl Sim {
             .min()
             .unwrap();
         let reply = self.hit(min_full, at);
-        assert!(reply.allowed, "a full-size hit is denied at the heal time: {reply:?}");
+        assert!(
+            reply.allowed,
+            "a full-size hit is denied at the heal time: {reply:?}"
+        );
     }
 }
 
@@ -280,10 +310,12 @@ fn run(strategy: Strategy, limits: Vec<(u64, u64)>, burst: Option<u64>, ops: Vec
 }
 
 fn limits() -> impl proptest::strategy::Strategy<Value = Vec<(u64, u64)>> {
-    let one = (1u64..6, prop::sample::select(vec![1u64, 7, 100, 1000, 2500, 86_400_000]));
-    prop::collection::vec(one, 1..=2).prop_filter("distinct windows", |v| {
-        v.len() < 2 || v[0].1 != v[1].1
-    })
+    let one = (
+        1u64..6,
+        prop::sample::select(vec![1u64, 7, 100, 1000, 2500, 86_400_000]),
+    );
+    prop::collection::vec(one, 1..=2)
+        .prop_filter("distinct windows", |v| v.len() < 2 || v[0].1 != v[1].1)
 }
 
 proptest! {
@@ -336,7 +368,10 @@ fn step_back_an_hour_then_heal() {
         }
         let back = T0 - HOUR;
         let r = sim.hit(1, back);
-        assert!(!r.allowed, "{strategy:?}: admitted past L after a step back");
+        assert!(
+            !r.allowed,
+            "{strategy:?}: admitted past L after a step back"
+        );
         let expected_wait = match strategy {
             // The window opened at T0 frees at T0 + W.
             Strategy::FixedWindow | Strategy::MovingWindow => HOUR + 1000,
@@ -367,4 +402,48 @@ fn epoch_and_far_future_clocks() {
         sim.check_windows();
         sim.check_heals();
     }
+}
+
+/// Finding F1 (docs/hardening.md): a clock past the storable range. Stored
+/// times are 48-bit (codec::MAX_TIME, the year 10889); the engine neither
+/// refuses nor clamps a later `now`, so an admitted hit can be stored
+/// truncated (the commit then fails: the module would answer WRONGTYPE on a
+/// fresh key) and near u64::MAX `start + W` overflows (a panic with
+/// overflow checks, a wrong reply without). Either refusing such a `now`
+/// or answering correctly passes this test; it fails at the time of writing.
+#[test]
+fn clock_past_the_storable_range_is_refused_or_correct() {
+    let mut wrong = Vec::new();
+    for now in [MAX_TIME - 1, MAX_TIME + 1, 1 << 63, u64::MAX - 1] {
+        for strategy in Strategy::ALL {
+            let outcome = std::panic::catch_unwind(|| -> Result<(), String> {
+                let req = request(strategy, &[(10, 1000)], 1, None);
+                let Ok(reply) = engine::decide(None, &req, now) else {
+                    return Ok(()); // refused: fine
+                };
+                if !reply.allowed || reply.remaining != 9 || reply.reset_after == 0 {
+                    return Err(format!("first hit answered {reply:?}"));
+                }
+                let mut value = Vec::new();
+                let mut t = Tracked::new(&mut value);
+                let expire_at = engine::commit(&mut t, &req, now)
+                    .map_err(|e| format!("admitted, then commit failed: {e:?}"))?;
+                if expire_at <= now {
+                    return Err(format!("expiry {expire_at} not after now"));
+                }
+                let again = engine::decide(Some(&value), &req, now)
+                    .map_err(|e| format!("stored value unreadable: {e:?}"))?;
+                if again.remaining != 8 {
+                    return Err(format!("second hit answered {again:?}"));
+                }
+                Ok(())
+            });
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => wrong.push(format!("{strategy:?} at now={now}: {e}")),
+                Err(_) => wrong.push(format!("{strategy:?} at now={now}: panic")),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

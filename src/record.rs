@@ -130,7 +130,7 @@ pub fn record_prefix(out: &mut Vec<u8>, s: Strategy, window_ms: u64) {
 }
 
 /// How many records are kept without allocating.
-const INLINE_RECORDS: usize = 8;
+const INLINE_RECORDS: usize = 4;
 
 /// The records of a value: inline up to [`INLINE_RECORDS`] (the hot path
 /// never allocates), on the heap beyond.

@@ -105,7 +105,7 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         Err(e) => return engine_error(ctx, e),
     };
     if decision.allowed && req.cost > 0 {
-        let small = current.is_none_or(|v| v.len() <= 512);
+        let small = current.is_none_or(|v| v.len() <= 128);
         let result = if small {
             let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
             let old_len = current.map_or(0, <[u8]>::len);

@@ -64,19 +64,24 @@ impl Key {
         }
     }
 
-    /// Replaces the whole value and sets its absolute expiry.
+    /// Replaces the whole value and sets its absolute expiry. The string
+    /// is created by `RedisModule_StringTruncate` on the emptied key: a raw
+    /// string of exactly this size, which later hits patch in place through
+    /// DMA without Redis having to convert it first.
     pub fn set_whole(&mut self, value: &[u8], expire_at: u64) {
         unsafe {
-            let s = raw::RedisModule_CreateString.unwrap()(
-                self.ctx,
-                value.as_ptr() as *const c_char,
-                value.len(),
-            );
-            raw::RedisModule_StringSet.unwrap()(self.key, s);
-            raw::RedisModule_FreeString.unwrap()(self.ctx, s);
-            // StringSet dropped any TTL: set it without reading it first.
-            raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64);
+            if raw::RedisModule_KeyType.unwrap()(self.key) as isize
+                != raw::REDISMODULE_KEYTYPE_EMPTY
+            {
+                raw::RedisModule_DeleteKey.unwrap()(self.key);
+            }
+            raw::RedisModule_StringTruncate.unwrap()(self.key, value.len());
         }
+        let mut buf = DmaBuf::new(self.key);
+        assert_eq!(buf.as_slice().len(), value.len(), "string create failed");
+        buf.as_mut_slice().copy_from_slice(value);
+        // A new key has no TTL: set it without reading it first.
+        unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64) };
     }
 
     /// Overwrites `span` of an existing string of the same length.
