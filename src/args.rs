@@ -44,11 +44,23 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
 /// the first `MAX_OPTION_WORDS + 1` words.
 pub const MAX_OPTION_WORDS: usize = 6;
 
-/// Parses `limits` and the option words that follow it.
+/// Parses `limits` and the option words that follow it, with the
+/// contract's default strategy (`fixed-window`).
 pub fn parse_request(
     cmd: Command,
     limits_arg: &[u8],
     options: &[&[u8]],
+) -> Result<Request, ArgError> {
+    parse_request_with(cmd, limits_arg, options, Strategy::FixedWindow)
+}
+
+/// As [`parse_request`], with the strategy used when the call names none
+/// (the server's `ratelimit.default-strategy`).
+pub fn parse_request_with(
+    cmd: Command,
+    limits_arg: &[u8],
+    options: &[&[u8]],
+    default_strategy: Strategy,
 ) -> Result<Request, ArgError> {
     let limits = parse_limits(limits_arg).map_err(|e| ArgError(e.to_string()))?;
     let mut strategy: Option<Strategy> = None;
@@ -91,7 +103,7 @@ pub fn parse_request(
         }
         i += 2;
     }
-    let strategy = strategy.unwrap_or(Strategy::FixedWindow);
+    let strategy = strategy.unwrap_or(default_strategy);
     if burst.is_some() && strategy != Strategy::Gcra {
         return Err(syntax(b"BURST"));
     }
@@ -139,6 +151,17 @@ mod tests {
         let r = parse(Command::Hit, &["10/s", "COST", "4294967295"]).unwrap();
         assert_eq!(r.cost, 4_294_967_295);
         assert_eq!(parse(Command::Hit, &["10/s", "COST", "0"]).unwrap().cost, 0);
+    }
+
+    #[test]
+    fn the_default_strategy_is_configurable() {
+        let r = parse_request_with(Command::Hit, b"1/s", &[], Strategy::Gcra).unwrap();
+        assert_eq!(r.strategy, Strategy::Gcra);
+        let opts: [&[u8]; 2] = [b"BURST", b"2"];
+        assert!(parse_request_with(Command::Hit, b"1/s", &opts, Strategy::Gcra).is_ok());
+        let opts: [&[u8]; 2] = [b"STRATEGY", b"fixed"];
+        let r = parse_request_with(Command::Hit, b"1/s", &opts, Strategy::Gcra).unwrap();
+        assert_eq!(r.strategy, Strategy::FixedWindow);
     }
 
     #[test]

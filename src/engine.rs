@@ -23,6 +23,8 @@ pub enum EngineError {
     NotState,
     /// The state at the key is too large to grow further.
     TooLarge,
+    /// A moving-window log would pass the configured size (bytes).
+    LogFull(usize),
 }
 
 impl From<NotState> for EngineError {
@@ -191,8 +193,35 @@ pub fn commit<B: ValueBuf>(
     req: &Request,
     now: u64,
 ) -> Result<u64, EngineError> {
+    commit_guarded(t, req, now, MAX_VALUE_LEN)
+}
+
+/// Bytes one log entry can take at most (two 10-byte varints).
+const MAX_ENTRY_LEN: usize = 20;
+
+/// As [`commit`], refusing (before changing anything) a hit that would grow
+/// a moving-window log past `max_log_bytes` of live entries.
+pub fn commit_guarded<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    req: &Request,
+    now: u64,
+    max_log_bytes: usize,
+) -> Result<u64, EngineError> {
     if t.bytes().len() > MAX_VALUE_LEN / 2 {
         return Err(EngineError::TooLarge);
+    }
+    if req.strategy == Strategy::MovingWindow && !t.bytes().is_empty() {
+        let records = index(t.bytes())?;
+        for l in req.limits.as_slice() {
+            let Some(r) = find(&records, req.strategy, l.window_ms) else {
+                continue;
+            };
+            if let State::Moving(v) = r.state(t.bytes())?
+                && v.live_bytes(l.window_ms, now)? + MAX_ENTRY_LEN > max_log_bytes
+            {
+                return Err(EngineError::LogFull(max_log_bytes));
+            }
+        }
     }
     let c = req.cost;
     if !t.bytes().is_empty() {
@@ -285,4 +314,34 @@ pub fn holds_usage(value: &[u8], now: u64) -> Result<bool, EngineError> {
 /// Re-exported for the glue: the record index of a value.
 pub fn check(value: &[u8]) -> Result<(), EngineError> {
     record::index(value).map(|_| ()).map_err(EngineError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Command, parse_request};
+
+    #[test]
+    fn a_full_log_refuses_the_hit_and_changes_nothing() {
+        let opts: [&[u8]; 2] = [b"STRATEGY", b"moving"];
+        let req = parse_request(Command::Hit, b"1000000/h;10/s", &opts).unwrap();
+        let small = parse_request(Command::Hit, b"1000000/h", &opts).unwrap();
+        let mut value = Vec::new();
+        let mut now = 1_700_000_000_000;
+        // Grow the hour log past 4096 bytes (entries 1 ms apart: 1 byte each).
+        for _ in 0..5000 {
+            now += 1;
+            let mut t = Tracked::new(&mut value);
+            commit_guarded(&mut t, &small, now, 8192).unwrap();
+        }
+        let before = value.clone();
+        let mut t = Tracked::new(&mut value);
+        assert_eq!(
+            commit_guarded(&mut t, &req, now, 4096),
+            Err(EngineError::LogFull(4096))
+        );
+        assert_eq!(value, before, "nothing may change");
+        let mut t = Tracked::new(&mut value);
+        assert!(commit_guarded(&mut t, &req, now, 1 << 20).is_ok());
+    }
 }

@@ -169,6 +169,15 @@ impl<'a> View<'a> {
         Err(Corrupt)
     }
 
+    /// Bytes of the entries still counted at `now` (what a hit keeps).
+    pub fn live_bytes(&self, w: u64, now: u64) -> Result<usize, Corrupt> {
+        if self.header.len < 4096 {
+            // Small logs cannot reach any configurable bound: skip the walk.
+            return Ok(self.header.len);
+        }
+        Ok(self.header.len - self.live_at(w, now)?.head.min(self.header.len))
+    }
+
     /// When the usage stops counting, if any is counted at `now`.
     pub fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
         let h = self.header;

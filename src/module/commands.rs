@@ -5,9 +5,11 @@ use redis_module::raw;
 use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::config;
 use super::key::{Content, Key};
 use super::reply;
-use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request};
+use super::stats::{self, COUNTERS, bump};
+use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request_with};
 use crate::buf::{SmallBuf, Tracked};
 use crate::engine::{self, EngineError};
 
@@ -62,7 +64,12 @@ fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option
     for (o, &a) in opts.iter_mut().zip(&args[3..3 + n]) {
         *o = arg_bytes(a);
     }
-    match parse_request(cmd, arg_bytes(args[2]), &opts[..n]) {
+    match parse_request_with(
+        cmd,
+        arg_bytes(args[2]),
+        &opts[..n],
+        config::default_strategy(),
+    ) {
         Ok(r) => Some(r),
         Err(e) => {
             reply::error(ctx, &e.0);
@@ -78,10 +85,17 @@ fn engine_error(ctx: Ctx, e: EngineError) {
             ctx,
             "ERR rate-limit state at this key is too large to grow (use fewer hits per window or RL.CLEAR it)",
         ),
+        EngineError::LogFull(max) => reply::error(
+            ctx,
+            &format!(
+                "ERR moving-window log at this key would pass ratelimit.moving-window-max-bytes ({max} bytes)"
+            ),
+        ),
     }
 }
 
 fn wrong_arity(ctx: Ctx) {
+    bump(&COUNTERS.errors);
     unsafe { raw::RedisModule_WrongArity.unwrap()(ctx) };
 }
 
@@ -110,7 +124,7 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
             let old_len = current.map_or(0, <[u8]>::len);
             let mut t = Tracked::new(&mut copy);
-            engine::commit(&mut t, &req, now).map(|expire_at| {
+            engine::commit_guarded(&mut t, &req, now, config::max_log_bytes()).map(|expire_at| {
                 match t.span() {
                     Some(span) if t.bytes().len() == old_len && old_len > 0 => {
                         key.patch_in_place(t.bytes(), span);
@@ -123,7 +137,7 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         } else {
             let mut dma = key.dma();
             let mut t = Tracked::new(&mut dma);
-            engine::commit(&mut t, &req, now).map(|expire_at| {
+            engine::commit_guarded(&mut t, &req, now, config::max_log_bytes()).map(|expire_at| {
                 key.set_expire(expire_at);
                 key.replicate_change(&t, expire_at);
             })
@@ -131,7 +145,9 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         if let Err(e) = result {
             return engine_error(ctx, e);
         }
+        bump(&COUNTERS.keys_written);
     }
+    stats::hit(req.strategy, decision.allowed);
     reply::hit(ctx, decision);
 }
 
@@ -160,6 +176,7 @@ fn read_only(
 
 /// RL.TEST key limits [STRATEGY s] [COST n] [BURST n]
 pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    bump(&COUNTERS.test_calls);
     read_only(
         ctx,
         args,
@@ -173,6 +190,7 @@ pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
 
 /// RL.STATS key limits [STRATEGY s] [BURST n]
 pub fn stats(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    bump(&COUNTERS.stats_calls);
     read_only(
         ctx,
         args,
@@ -186,6 +204,7 @@ pub fn stats(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
 
 /// RL.CLEAR key [limits [STRATEGY s]]
 pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    bump(&COUNTERS.clear_calls);
     if args.len() < 2 {
         return wrong_arity(ctx);
     }
@@ -224,6 +243,7 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
                 }
                 Some(_) if t.bytes() == current.as_slice() => {}
                 Some(expire_at) => {
+                    bump(&COUNTERS.keys_written);
                     key.set_whole(t.bytes(), expire_at);
                     key.replicate_whole(t.bytes(), expire_at);
                 }

@@ -5,6 +5,7 @@
 use redis_module::raw;
 use std::os::raw::{c_char, c_int};
 
+use super::stats::{COUNTERS, add, bump};
 use crate::buf::{Tracked, ValueBuf};
 
 /// Values up to this size are replicated whole with one `SET ... PXAT`;
@@ -105,6 +106,7 @@ impl Key {
 
     /// Deletes the key.
     pub fn delete(&mut self) {
+        bump(&COUNTERS.keys_deleted);
         unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
     }
 
@@ -115,6 +117,7 @@ impl Key {
 
     /// Propagates `DEL key`.
     pub fn replicate_delete(&self) {
+        bump(&COUNTERS.propagated_commands);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
                 self.ctx,
@@ -128,6 +131,8 @@ impl Key {
     /// Propagates the new value as `SET key value PXAT t`, the whole value
     /// in one command.
     pub fn replicate_whole(&self, value: &[u8], expire_at: u64) {
+        bump(&COUNTERS.propagated_commands);
+        add(&COUNTERS.propagated_bytes, value.len() as u64);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
                 self.ctx,
@@ -152,6 +157,8 @@ impl Key {
             return;
         }
         for (a, b) in t.dirty_ranges(64) {
+            bump(&COUNTERS.propagated_commands);
+            add(&COUNTERS.propagated_bytes, (b - a) as u64);
             unsafe {
                 raw::RedisModule_Replicate.unwrap()(
                     self.ctx,
@@ -164,6 +171,7 @@ impl Key {
                 );
             }
         }
+        bump(&COUNTERS.propagated_commands);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
                 self.ctx,

@@ -2,9 +2,11 @@
 //! Everything here is thin; the decisions live in the pure core.
 
 mod commands;
+mod config;
 mod key;
 mod metadata;
 mod reply;
+mod stats;
 
 use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, redis_module};
 
@@ -26,8 +28,12 @@ const VERSION: i32 = {
         + num(env!("CARGO_PKG_VERSION_PATCH"))
 };
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
-    match metadata::register_all(ctx.ctx) {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let registered = metadata::register_all(ctx.ctx)
+        .and_then(|()| config::register(ctx.ctx, &args))
+        .and_then(|()| stats::register(ctx.ctx));
+    match registered {
         Ok(()) => Status::Ok,
         Err(e) => {
             ctx.log_warning(&format!("ratelimit: {e}"));

@@ -8,6 +8,7 @@ use crate::engine::LimitStats;
 
 /// Replies with an error; `msg` must start with its code (`ERR `, ...).
 pub fn error(ctx: *mut raw::RedisModuleCtx, msg: &str) {
+    super::stats::bump(&super::stats::COUNTERS.errors);
     // Interior NULs cannot occur in our messages except via echoed user
     // bytes; replace them so the reply is never cut short.
     let mut bytes: Vec<u8> = msg
