@@ -14,7 +14,7 @@ DEB_PKGS  := redis-server redis-tools libclang1-14 libclang-common-14-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT      ?= 6379
 
-.PHONY: deps build run test unit integration test-cluster bench lint clean
+.PHONY: deps build run test unit integration test-cluster bench examples docs-output lint clean
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -41,6 +41,15 @@ integration: build
 
 test: build
 	RL_MODULE=$(CURDIR)/$(SO) cargo test --release
+	RL_MODULE=$(CURDIR)/$(SO) bash examples/run.sh
+
+examples: build
+	RL_MODULE=$(CURDIR)/$(SO) bash examples/run.sh
+
+# Re-creates the sessions pasted in docs/commands.md and docs/algorithms.md.
+docs-output: build
+	RL_MODULE=$(CURDIR)/$(SO) bash examples/gen-docs-output.sh
+	RL_MODULE=$(CURDIR)/$(SO) bash examples/compare-limits.sh
 
 test-cluster: build
 	RL_MODULE=$(CURDIR)/$(SO) cargo test --release --test cluster -- --ignored --nocapture --test-threads=1
