@@ -211,3 +211,23 @@ fn the_moving_window_size_guard_refuses_hits_with_a_clear_error() {
     );
     assert_eq!(dump(&mut c, "big"), before, "a refused hit changed the key");
 }
+
+#[test]
+fn module_list_reports_the_cargo_version() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let v = redis::cmd("MODULE")
+        .arg("LIST")
+        .query::<redis::Value>(&mut c)
+        .unwrap();
+    let text = format!("{v:?}");
+    let n = |s: &str| s.parse::<i64>().unwrap();
+    let expected = n(env!("CARGO_PKG_VERSION_MAJOR")) * 10000
+        + n(env!("CARGO_PKG_VERSION_MINOR")) * 100
+        + n(env!("CARGO_PKG_VERSION_PATCH"));
+    assert!(text.contains("ratelimit"), "{text}");
+    assert!(
+        text.contains(&format!("\"ver\"'), int({expected})")),
+        "version {expected} not in {text}"
+    );
+}
