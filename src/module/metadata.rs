@@ -33,6 +33,8 @@ struct Arg {
     token: Option<&'static str>,
     optional: bool,
     key_spec: bool,
+    /// For a one-of argument: the words it accepts (pure tokens).
+    choices: &'static [&'static str],
 }
 
 const fn arg(name: &'static str, kind: raw::RedisModuleCommandArgType) -> Arg {
@@ -42,6 +44,7 @@ const fn arg(name: &'static str, kind: raw::RedisModuleCommandArgType) -> Arg {
         token: None,
         optional: false,
         key_spec: false,
+        choices: &[],
     }
 }
 
@@ -52,6 +55,7 @@ const fn opt(name: &'static str, token: &'static str, kind: raw::RedisModuleComm
         token: Some(token),
         optional: true,
         key_spec: false,
+        choices: &[],
     }
 }
 
@@ -61,6 +65,7 @@ const KEY: Arg = Arg {
     token: None,
     optional: false,
     key_spec: true,
+    choices: &[],
 };
 const STR: raw::RedisModuleCommandArgType =
     raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING;
@@ -81,7 +86,16 @@ struct Spec {
 
 fn specs() -> Vec<Spec> {
     let limits = || arg("limits", STR);
-    let strategy = || opt("strategy", "STRATEGY", STR);
+    let strategy = || Arg {
+        kind: raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF,
+        choices: &[
+            "fixed-window",
+            "moving-window",
+            "sliding-window-counter",
+            "gcra",
+        ],
+        ..opt("strategy", "STRATEGY", STR)
+    };
     let cost = || opt("cost", "COST", INT);
     let burst = || opt("burst", "BURST", INT);
     let rw = raw::REDISMODULE_CMD_KEY_RW
@@ -137,6 +151,31 @@ fn specs() -> Vec<Spec> {
             ],
         },
     ]
+}
+
+/// The pure-token sub-arguments of a one-of argument (null when none),
+/// zero-terminated and kept for the server's lifetime.
+fn choices(words: &[&str]) -> *mut raw::RedisModuleCommandArg {
+    if words.is_empty() {
+        return std::ptr::null_mut();
+    }
+    let mut v: Vec<raw::RedisModuleCommandArg> = words
+        .iter()
+        .map(|w| raw::RedisModuleCommandArg {
+            name: leak(w),
+            type_: raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
+            key_spec_index: -1,
+            token: leak(w),
+            summary: std::ptr::null(),
+            since: leak("0.1.0"),
+            flags: 0,
+            deprecated_since: std::ptr::null(),
+            subargs: std::ptr::null_mut(),
+            display_text: std::ptr::null(),
+        })
+        .collect();
+    v.push(unsafe { std::mem::zeroed() });
+    Box::leak(v.into_boxed_slice()).as_mut_ptr()
 }
 
 /// Keeps a C string alive for the server's lifetime (metadata is set once).
@@ -223,7 +262,7 @@ fn build_info(spec: &Spec) -> raw::RedisModuleCommandInfo {
                 0
             },
             deprecated_since: std::ptr::null(),
-            subargs: std::ptr::null_mut(),
+            subargs: choices(a.choices),
             display_text: std::ptr::null(),
         })
         .collect();
