@@ -1,7 +1,8 @@
 # redis-ratelimit: build, run and test the Redis module.
 #
 #   make run    build, then start redis-server on 127.0.0.1:6379 with the module
-#   make test   unit, property and integration tests (real redis-server)
+#   make test   unit, property and integration tests (real redis-server),
+#               the client examples and the Python client's tests
 #   make test-cluster   Redis Cluster suite: 3 primaries + 3 replicas on
 #                       127.0.0.1, resharding and failover under load (~30 s)
 #   make bench  server cost and memory next to INCR and the `limits` Lua
@@ -14,7 +15,7 @@ DEB_PKGS  := redis-server redis-tools libclang1-14 libclang-common-14-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT      ?= 6379
 
-.PHONY: deps build run test unit integration test-cluster bench examples docs-output lint clean
+.PHONY: deps build run test unit integration test-cluster test-python bench examples docs-output lint clean
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -42,6 +43,10 @@ integration: build
 test: build
 	RL_MODULE=$(CURDIR)/$(SO) cargo test --release
 	RL_MODULE=$(CURDIR)/$(SO) bash examples/run.sh
+	RL_MODULE=$(CURDIR)/$(SO) clients/python/run-tests.sh
+
+test-python: build
+	RL_MODULE=$(CURDIR)/$(SO) clients/python/run-tests.sh
 
 examples: build
 	RL_MODULE=$(CURDIR)/$(SO) bash examples/run.sh

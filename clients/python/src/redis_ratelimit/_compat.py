@@ -1,0 +1,104 @@
+"""Shared parts of the ``limits``-compatible strategies (sync and asyncio)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Tuple, Union
+
+from ._core import MODULE_MISSING_HINT, ModuleNotLoadedError, module_missing
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+__all__ = ["WindowStats", "item_args", "window_stats", "resolve_client"]
+
+try:  # the same class as limits when limits is installed
+    from limits.util import WindowStats
+except ImportError:  # pragma: no cover - limits is optional
+
+    class WindowStats(NamedTuple):  # type: ignore[no-redef]
+        """Time as seconds since the epoch when the window resets, and the
+        quantity remaining in it (as ``limits.WindowStats``)."""
+
+        reset_time: float
+        remaining: int
+
+
+DEFAULT_KEY_PREFIX = "LIMITS"
+
+
+def item_limit(item: "RateLimitItem") -> Optional[str]:
+    """The module's limit text for a limits item; None for an amount of 0
+    (which limits accepts and which never admits anything)."""
+    if item.amount <= 0:
+        return None
+    # limits reads a window of 0 seconds (`10/0 seconds`) as 1 second
+    return f"{item.amount}/{max(1, item.get_expiry())}s"
+
+
+def item_key(prefix: str, item: "RateLimitItem", identifiers: Tuple[Any, ...]) -> str:
+    k = item.key_for(*identifiers)
+    return f"{prefix}:{k}" if prefix else k
+
+
+def item_args(
+    cmd: str,
+    prefix: str,
+    strategy: str,
+    item: "RateLimitItem",
+    identifiers: Tuple[Any, ...],
+    cost: Optional[int],
+    burst: Optional[int],
+) -> Optional[List[Union[str, int]]]:
+    text = item_limit(item)
+    if text is None:
+        return None
+    args: List[Union[str, int]] = [cmd, item_key(prefix, item, identifiers), text, "STRATEGY", strategy]
+    if cost is not None and cost != 1:
+        args += ["COST", cost]
+    if burst is not None:
+        args += ["BURST", burst]
+    return args
+
+
+def window_stats(item: "RateLimitItem", reply: Any) -> WindowStats:
+    now = time.time()
+    if reply is None:
+        return WindowStats(now, 0)
+    from ._core import decode_stats
+
+    st = decode_stats(reply)[0]
+    return WindowStats(now + st.reset_after_ms / 1000.0, st.remaining)
+
+
+def check_module(exc: BaseException) -> None:
+    if module_missing(exc):
+        raise ModuleNotLoadedError(MODULE_MISSING_HINT) from exc
+
+
+def resolve_client(storage: Any, asyncio: bool) -> Tuple[Any, str]:
+    """(redis client, key prefix) from what a limits user passes as storage:
+    a redis-py client, a ``redis://`` URI, or a limits Redis storage."""
+    if isinstance(storage, str):
+        uri = storage[len("async+"):] if storage.startswith("async+") else storage
+        if asyncio:
+            import redis.asyncio
+
+            return redis.asyncio.Redis.from_url(uri), DEFAULT_KEY_PREFIX
+        import redis
+
+        return redis.Redis.from_url(uri), DEFAULT_KEY_PREFIX
+    if hasattr(storage, "execute_command"):
+        return storage, DEFAULT_KEY_PREFIX
+    prefix = getattr(storage, "key_prefix", DEFAULT_KEY_PREFIX)
+    inner = getattr(storage, "storage", None)
+    if inner is None:
+        bridge = getattr(storage, "bridge", None)
+        inner = getattr(bridge, "storage", None)
+        prefix = getattr(bridge, "key_prefix", prefix)
+    if inner is not None and hasattr(inner, "execute_command"):
+        return inner, prefix
+    raise TypeError(
+        "storage must be a redis-py client, a redis:// URI or a limits Redis "
+        f"storage backed by redis-py, not {type(storage).__name__}"
+    )

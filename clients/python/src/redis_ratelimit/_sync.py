@@ -1,0 +1,119 @@
+"""The synchronous client on redis-py."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._core import (
+    MODULE_MISSING_HINT,
+    LimitStats,
+    ModuleNotLoadedError,
+    OnError,
+    RateLimitResult,
+    _Config,
+    decode_result,
+    decode_stats,
+    module_missing,
+)
+
+__all__ = ["RateLimiter"]
+
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+class RateLimiter:
+    """Rate limits kept by the redis-ratelimit module, one round trip a call.
+
+    ``RateLimiter(client, "10/s;1000/day", strategy="moving-window", prefix="rl")``
+
+    - ``client``: a ``redis.Redis`` (RESP2 or RESP3).
+    - ``limits``: one or more limits, ``;``, ``,`` or ``|`` separated, in the
+      grammar of the module (``10/s``, ``5 per 2 minutes``, ``20/500ms``...);
+      all are charged together, all or nothing.
+    - ``strategy``: ``fixed-window`` (default), ``moving-window``,
+      ``sliding-window-counter`` or ``gcra`` (with ``burst=``).
+    - ``prefix``: the Redis key is ``f"{prefix}:{key}"`` (just ``key`` if empty).
+    - ``on_error``: when Redis is unreachable, ``"raise"`` (default), fail
+      ``"open"`` (admit) or ``"closed"`` (deny, ``Retry-After`` =
+      ``error_retry_after`` seconds). Failing open or closed logs a warning on
+      logger ``redis_ratelimit`` each time.
+    """
+
+    def __init__(
+        self,
+        client: "redis.Redis",
+        limits: str,
+        strategy: str = "fixed-window",
+        prefix: str = "rl",
+        *,
+        burst: Optional[int] = None,
+        on_error: OnError = "raise",
+        error_retry_after: float = 1.0,
+    ) -> None:
+        self.client = client
+        self._cfg = _Config(limits, strategy, prefix, burst, on_error, error_retry_after)
+
+    @property
+    def limits(self) -> str:
+        return self._cfg.limits
+
+    @property
+    def strategy(self) -> str:
+        return self._cfg.strategy
+
+    @property
+    def prefix(self) -> str:
+        return self._cfg.prefix
+
+    @property
+    def burst(self) -> Optional[int]:
+        return self._cfg.burst
+
+    @property
+    def on_error(self) -> OnError:
+        return self._cfg.on_error
+
+    def redis_key(self, key: str) -> str:
+        """The Redis key that holds the state of ``key``."""
+        return self._cfg.key(key)
+
+    def _call(self, args: List[Any]) -> Any:
+        try:
+            return self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+        except ResponseError as e:
+            if module_missing(e):
+                raise ModuleNotLoadedError(MODULE_MISSING_HINT) from e
+            raise
+
+    def _decide(self, cmd: str, key: str, cost: int) -> RateLimitResult:
+        args = self._cfg.args(cmd, key, cost)
+        try:
+            reply = self._call(args)
+        except UNREACHABLE as e:
+            if self._cfg.on_error == "raise":
+                raise
+            return self._cfg.fallback(cmd, key, e)
+        return decode_result(reply, self._cfg.policy, self._cfg.strategy)
+
+    def hit(self, key: str, cost: int = 1) -> RateLimitResult:
+        """Consume ``cost`` from every limit at ``key`` if all admit it (RL.HIT)."""
+        return self._decide("RL.HIT", key, cost)
+
+    def test(self, key: str, cost: int = 1) -> RateLimitResult:
+        """What :meth:`hit` would answer now, changing nothing (RL.TEST)."""
+        return self._decide("RL.TEST", key, cost)
+
+    def stats(self, key: str) -> List[LimitStats]:
+        """State of each limit, in the order written (RL.STATS)."""
+        args = self._cfg.args("RL.STATS", key, None)
+        return decode_stats(self._call(args))
+
+    def clear(self, key: str) -> int:
+        """Forget this limiter's usage at ``key`` (RL.CLEAR key limits
+        STRATEGY s); returns how many limit states held usage."""
+        return int(self._call(self._cfg.clear_args(key)))

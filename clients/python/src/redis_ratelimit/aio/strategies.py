@@ -1,0 +1,105 @@
+"""Drop-in replacements for ``limits.aio.strategies`` backed by the module.
+
+``from limits.aio.strategies import MovingWindowRateLimiter`` becomes
+``from redis_ratelimit.aio.strategies import MovingWindowRateLimiter``; the
+storage may be a ``redis.asyncio.Redis``, a ``redis://`` or
+``async+redis://`` URI, or a limits ``RedisStorage(...,
+implementation="redispy")``. See :mod:`redis_ratelimit.strategies`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Type
+
+from redis.exceptions import ResponseError
+
+from .._compat import WindowStats, check_module, item_args, item_key, resolve_client
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+__all__ = [
+    "RateLimiter",
+    "FixedWindowRateLimiter",
+    "MovingWindowRateLimiter",
+    "SlidingWindowCounterRateLimiter",
+    "GCRARateLimiter",
+    "STRATEGIES",
+    "WindowStats",
+]
+
+
+class RateLimiter:
+    """Base class with the method names and arguments of ``limits.aio.strategies.RateLimiter``."""
+
+    STRATEGY: ClassVar[str] = "fixed-window"
+
+    def __init__(self, storage: Any, *, key_prefix: Optional[str] = None) -> None:
+        self.storage = storage
+        self.client, prefix = resolve_client(storage, asyncio=True)
+        self.key_prefix = prefix if key_prefix is None else key_prefix
+        self.burst: Optional[int] = None
+
+    async def _run(self, cmd: str, item: "RateLimitItem", identifiers: Any, cost: Optional[int]) -> Any:
+        args = item_args(cmd, self.key_prefix, self.STRATEGY, item, identifiers, cost, self.burst)
+        if args is None:
+            return None
+        try:
+            return await self.client.execute_command(*args)
+        except ResponseError as e:
+            check_module(e)
+            raise
+
+    async def hit(self, item: "RateLimitItem", *identifiers: str, cost: int = 1) -> bool:
+        """Consume ``cost`` from the limit; True if it was admitted."""
+        reply = await self._run("RL.HIT", item, identifiers, cost)
+        return reply is not None and int(reply[0]) == 1
+
+    async def test(self, item: "RateLimitItem", *identifiers: str, cost: int = 1) -> bool:
+        """True if a hit of ``cost`` would be admitted now (nothing changes)."""
+        reply = await self._run("RL.TEST", item, identifiers, cost)
+        return reply is not None and int(reply[0]) == 1
+
+    async def get_window_stats(self, item: "RateLimitItem", *identifiers: str) -> WindowStats:
+        """(reset_time as epoch seconds, remaining)."""
+        from .._compat import window_stats
+
+        return window_stats(item, await self._run("RL.STATS", item, identifiers, None))
+
+    async def clear(self, item: "RateLimitItem", *identifiers: str) -> None:
+        """Forget the usage of this limit for these identifiers."""
+        try:
+            await self.client.execute_command("RL.CLEAR", item_key(self.key_prefix, item, identifiers))
+        except ResponseError as e:
+            check_module(e)
+            raise
+
+
+class FixedWindowRateLimiter(RateLimiter):
+    STRATEGY = "fixed-window"
+
+
+class MovingWindowRateLimiter(RateLimiter):
+    STRATEGY = "moving-window"
+
+
+class SlidingWindowCounterRateLimiter(RateLimiter):
+    STRATEGY = "sliding-window-counter"
+
+
+class GCRARateLimiter(RateLimiter):
+    """Not in limits: GCRA (token bucket); ``burst`` defaults to the item's amount."""
+
+    STRATEGY = "gcra"
+
+    def __init__(self, storage: Any, *, burst: Optional[int] = None, key_prefix: Optional[str] = None) -> None:
+        super().__init__(storage, key_prefix=key_prefix)
+        self.burst = burst
+
+
+STRATEGIES: Dict[str, Type[RateLimiter]] = {
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "moving-window": MovingWindowRateLimiter,
+    "gcra": GCRARateLimiter,
+}

@@ -1,0 +1,120 @@
+"""Drop-in replacements for ``limits.strategies`` backed by the module.
+
+Code written against ``limits``::
+
+    from limits import parse
+    from limits.storage import RedisStorage
+    from limits.strategies import MovingWindowRateLimiter
+
+    limiter = MovingWindowRateLimiter(RedisStorage("redis://localhost:6379"))
+    limiter.hit(parse("10/second"), "user", "42")
+
+switches by changing the import to
+``from redis_ratelimit.strategies import MovingWindowRateLimiter``. The
+storage may stay a limits ``RedisStorage`` (its redis-py client and key
+prefix are reused), or be a ``redis.Redis`` or a ``redis://`` URI. Keys are
+limits' own (``LIMITS:LIMITER/<identifiers>/<amount>/<multiple>/<unit>``),
+and each call is one RL.* command: atomic, on the Redis server's clock.
+
+Differences: a limits year is 360 days and is sent as such (the window is
+the item's ``get_expiry()`` in seconds); ``hit`` with a cost larger than the
+amount is simply denied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Type
+
+from redis.exceptions import ResponseError
+
+from ._compat import WindowStats, check_module, item_args, item_key, resolve_client
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+__all__ = [
+    "RateLimiter",
+    "FixedWindowRateLimiter",
+    "MovingWindowRateLimiter",
+    "SlidingWindowCounterRateLimiter",
+    "GCRARateLimiter",
+    "STRATEGIES",
+    "WindowStats",
+]
+
+
+class RateLimiter:
+    """Base class with the method names and arguments of ``limits.strategies.RateLimiter``."""
+
+    STRATEGY: ClassVar[str] = "fixed-window"
+
+    def __init__(self, storage: Any, *, key_prefix: Optional[str] = None) -> None:
+        self.storage = storage
+        self.client, prefix = resolve_client(storage, asyncio=False)
+        self.key_prefix = prefix if key_prefix is None else key_prefix
+        self.burst: Optional[int] = None
+
+    def _run(self, cmd: str, item: "RateLimitItem", identifiers: Any, cost: Optional[int]) -> Any:
+        args = item_args(cmd, self.key_prefix, self.STRATEGY, item, identifiers, cost,
+                         None if cmd == "RL.CLEAR" else self.burst)
+        if args is None:
+            return None
+        try:
+            return self.client.execute_command(*args)
+        except ResponseError as e:
+            check_module(e)
+            raise
+
+    def hit(self, item: "RateLimitItem", *identifiers: str, cost: int = 1) -> bool:
+        """Consume ``cost`` from the limit; True if it was admitted."""
+        reply = self._run("RL.HIT", item, identifiers, cost)
+        return reply is not None and int(reply[0]) == 1
+
+    def test(self, item: "RateLimitItem", *identifiers: str, cost: int = 1) -> bool:
+        """True if a hit of ``cost`` would be admitted now (nothing changes)."""
+        reply = self._run("RL.TEST", item, identifiers, cost)
+        return reply is not None and int(reply[0]) == 1
+
+    def get_window_stats(self, item: "RateLimitItem", *identifiers: str) -> WindowStats:
+        """(reset_time as epoch seconds, remaining)."""
+        from ._compat import window_stats
+
+        return window_stats(item, self._run("RL.STATS", item, identifiers, None))
+
+    def clear(self, item: "RateLimitItem", *identifiers: str) -> None:
+        """Forget the usage of this limit for these identifiers."""
+        try:
+            self.client.execute_command("RL.CLEAR", item_key(self.key_prefix, item, identifiers))
+        except ResponseError as e:
+            check_module(e)
+            raise
+
+
+class FixedWindowRateLimiter(RateLimiter):
+    STRATEGY = "fixed-window"
+
+
+class MovingWindowRateLimiter(RateLimiter):
+    STRATEGY = "moving-window"
+
+
+class SlidingWindowCounterRateLimiter(RateLimiter):
+    STRATEGY = "sliding-window-counter"
+
+
+class GCRARateLimiter(RateLimiter):
+    """Not in limits: GCRA (token bucket); ``burst`` defaults to the item's amount."""
+
+    STRATEGY = "gcra"
+
+    def __init__(self, storage: Any, *, burst: Optional[int] = None, key_prefix: Optional[str] = None) -> None:
+        super().__init__(storage, key_prefix=key_prefix)
+        self.burst = burst
+
+
+STRATEGIES: Dict[str, Type[RateLimiter]] = {
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "moving-window": MovingWindowRateLimiter,
+    "gcra": GCRARateLimiter,
+}
