@@ -7,6 +7,7 @@
 #                       127.0.0.1, resharding and failover under load (~30 s)
 #   make bench  server cost and memory next to INCR and the `limits` Lua
 #               scripts (BENCH_QUICK=1 for a ~2 minute run)
+#   make fuzz / leakcheck / soak   hardening runs (docs/hardening.md)
 #
 # Each target installs the Debian packages it needs when they are missing.
 
@@ -15,7 +16,7 @@ DEB_PKGS  := redis-server redis-tools libclang1-14 libclang-common-14-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT      ?= 6379
 
-.PHONY: deps build run test unit integration test-cluster test-python bench examples docs-output lint clean
+.PHONY: deps build run test unit integration test-cluster test-python bench examples docs-output fuzz leakcheck soak lint clean
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -67,6 +68,25 @@ bench: build
 	@$(BENCH_VENV)/bin/python -c 'import redis, limits, sys; sys.exit(not limits.__version__.startswith("5.8."))' 2>/dev/null || \
 	  $(BENCH_VENV)/bin/pip install -q 'limits==5.8.*' redis
 	RL_MODULE=$(CURDIR)/$(SO) $(BENCH_VENV)/bin/python bench/bench.py
+
+FUZZ_SECS     ?= 60
+LEAK_COMMANDS ?= 100000
+SOAK_SECS     ?= 600
+
+# Coverage-guided fuzzing of the pure core, each target for FUZZ_SECS seconds.
+fuzz: deps
+	tools/fuzz.sh $(FUZZ_SECS)
+
+# LEAK_COMMANDS mixed commands against redis-server under valgrind; fails on
+# any byte the module loses.
+leakcheck: build
+	@dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -q "install ok installed" || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
+	tools/leakcheck.sh $(LEAK_COMMANDS) $(CURDIR)/$(SO)
+
+# Soak: 50 clients over 1M keys for SOAK_SECS (then at most 180 s drain).
+soak: build
+	RL_MODULE=$(CURDIR)/$(SO) tools/soak.sh $(SOAK_SECS)
 
 lint:
 	cargo fmt --all -- --check

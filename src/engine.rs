@@ -25,6 +25,20 @@ pub enum EngineError {
     TooLarge,
     /// A moving-window log would pass the configured size (bytes).
     LogFull(usize),
+    /// `now` is past the times the encoding can store (year ~10880).
+    ClockOutOfRange,
+}
+
+/// The latest `now` the engine accepts: stored times (window starts, log
+/// times, a GCRA TAT of at most `now` plus ten years) must fit in 48 bits.
+pub const MAX_NOW: u64 = crate::codec::MAX_TIME - crate::limit::MAX_WINDOW_MS;
+
+fn check_clock(now: u64) -> Result<(), EngineError> {
+    if now > MAX_NOW {
+        Err(EngineError::ClockOutOfRange)
+    } else {
+        Ok(())
+    }
 }
 
 impl From<NotState> for EngineError {
@@ -112,6 +126,7 @@ fn judge(
 /// What RL.HIT would answer at `now` (RL.TEST answers exactly this).
 /// `value` is `None` when the key does not exist.
 pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, EngineError> {
+    check_clock(now)?;
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
@@ -140,6 +155,10 @@ pub fn stats(
     req: &Request,
     now: u64,
 ) -> Result<Vec<LimitStats>, EngineError> {
+    // Reads only: any `now` whose arithmetic fits is fine.
+    if now > crate::codec::MAX_TIME {
+        return Err(EngineError::ClockOutOfRange);
+    }
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
@@ -207,6 +226,7 @@ pub fn commit_guarded<B: ValueBuf>(
     now: u64,
     max_log_bytes: usize,
 ) -> Result<u64, EngineError> {
+    check_clock(now)?;
     if t.bytes().len() > MAX_VALUE_LEN / 2 {
         return Err(EngineError::TooLarge);
     }
@@ -284,6 +304,7 @@ pub fn clear_limits<B: ValueBuf>(
     req: &Request,
     now: u64,
 ) -> Result<(u64, Option<u64>), EngineError> {
+    check_clock(now)?;
     let records = index(t.bytes())?;
     let mut removed = 0;
     for r in records.as_slice().iter().rev() {

@@ -22,4 +22,6 @@ pub mod strategy;
 mod module;
 
 #[cfg(test)]
+mod clock_tests;
+#[cfg(test)]
 mod model_tests;

@@ -41,11 +41,16 @@ impl Header {
         let head = get_fixed(buf, pos, 4)? as usize;
         let len = get_fixed(buf, pos, 4)? as usize;
         let cap = get_fixed(buf, pos, 4)? as usize;
+        // Stored records always hold at least one live-or-dead entry with
+        // usage, and the last log byte ends a varint: cheap checks that
+        // catch a log overwritten by someone else without walking it.
         let ok = used <= MAX_AMOUNT
+            && used > 0
             && first <= last
-            && head <= len
+            && head < len
             && len <= cap
-            && buf.len() >= *pos + cap;
+            && buf.len() >= *pos + cap
+            && buf[*pos + len - 1] & 0x80 == 0;
         ok.then_some(Header {
             used,
             last,
@@ -81,6 +86,8 @@ struct Entries<'a> {
     pos: usize,
     time: u64,
     first: bool,
+    /// The header's `last`: an entry after it means the log is corrupt.
+    last: u64,
 }
 
 impl Iterator for Entries<'_> {
@@ -108,6 +115,10 @@ impl Iterator for Entries<'_> {
             self.time = self.time.saturating_add(delta);
         }
         self.first = false;
+        if self.time > self.last {
+            self.pos = self.log.len();
+            return Some(Err(Corrupt));
+        }
         self.pos = p;
         Some(Ok((self.time, cost, p)))
     }
@@ -138,6 +149,7 @@ impl<'a> View<'a> {
             pos: from,
             time: first_time,
             first: true,
+            last: self.header.last,
         }
     }
 

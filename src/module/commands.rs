@@ -85,6 +85,10 @@ fn engine_error(ctx: Ctx, e: EngineError) {
             ctx,
             "ERR rate-limit state at this key is too large to grow (use fewer hits per window or RL.CLEAR it)",
         ),
+        EngineError::ClockOutOfRange => reply::error(
+            ctx,
+            "ERR server clock is past the range rate limits can store",
+        ),
         EngineError::LogFull(max) => reply::error(
             ctx,
             &format!(

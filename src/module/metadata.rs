@@ -153,34 +153,53 @@ fn specs() -> Vec<Spec> {
     ]
 }
 
+/// Owns everything a `RedisModuleCommandInfo` points to until
+/// `RedisModule_SetCommandInfo` has copied it (Redis keeps its own copy).
+#[derive(Default)]
+struct Keep {
+    strings: Vec<CString>,
+    args: Vec<Vec<raw::RedisModuleCommandArg>>,
+    specs: Vec<Vec<raw::RedisModuleCommandKeySpec>>,
+    versions: Vec<Box<raw::RedisModuleCommandInfoVersion>>,
+}
+
+impl Keep {
+    fn cstr(&mut self, s: &str) -> *const c_char {
+        let c = CString::new(s).expect("no NUL in metadata");
+        let p = c.as_ptr();
+        self.strings.push(c);
+        p
+    }
+
+    fn args(&mut self, v: Vec<raw::RedisModuleCommandArg>) -> *mut raw::RedisModuleCommandArg {
+        self.args.push(v);
+        self.args.last_mut().expect("pushed").as_mut_ptr()
+    }
+}
+
 /// The pure-token sub-arguments of a one-of argument (null when none),
-/// zero-terminated and kept for the server's lifetime.
-fn choices(words: &[&str]) -> *mut raw::RedisModuleCommandArg {
+/// zero-terminated.
+fn choices(keep: &mut Keep, words: &[&str]) -> *mut raw::RedisModuleCommandArg {
     if words.is_empty() {
         return std::ptr::null_mut();
     }
-    let mut v: Vec<raw::RedisModuleCommandArg> = words
-        .iter()
-        .map(|w| raw::RedisModuleCommandArg {
-            name: leak(w),
+    let mut v: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(words.len() + 1);
+    for w in words {
+        v.push(raw::RedisModuleCommandArg {
+            name: keep.cstr(w),
             type_: raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
             key_spec_index: -1,
-            token: leak(w),
+            token: keep.cstr(w),
             summary: std::ptr::null(),
-            since: leak("0.1.0"),
+            since: keep.cstr("0.1.0"),
             flags: 0,
             deprecated_since: std::ptr::null(),
             subargs: std::ptr::null_mut(),
             display_text: std::ptr::null(),
-        })
-        .collect();
+        });
+    }
     v.push(unsafe { std::mem::zeroed() });
-    Box::leak(v.into_boxed_slice()).as_mut_ptr()
-}
-
-/// Keeps a C string alive for the server's lifetime (metadata is set once).
-fn leak(s: &str) -> *const c_char {
-    CString::new(s).expect("no NUL in metadata").into_raw()
+    keep.args(v)
 }
 
 /// Creates the four commands and declares their metadata.
@@ -211,22 +230,27 @@ pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         if cmd.is_null() {
             return Err(format!("cannot find command {}", spec.name));
         }
-        let info = Box::leak(Box::new(build_info(&spec)));
-        if unsafe { set_info(cmd, info) } != raw::REDISMODULE_OK as c_int {
+        // Redis copies the info; `keep` owns what it points to until then.
+        let mut keep = Keep::default();
+        let mut info = build_info(&spec, &mut keep);
+        if unsafe { set_info(cmd, &mut info) } != raw::REDISMODULE_OK as c_int {
             return Err(format!("cannot set command info of {}", spec.name));
         }
     }
     Ok(())
 }
 
-fn build_info(spec: &Spec) -> raw::RedisModuleCommandInfo {
-    let version = Box::leak(Box::new(raw::RedisModuleCommandInfoVersion {
-        version: 1,
-        sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
-        sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
-        sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
-    }));
-    let key_specs = vec![
+fn build_info(spec: &Spec, keep: &mut Keep) -> raw::RedisModuleCommandInfo {
+    keep.versions
+        .push(Box::new(raw::RedisModuleCommandInfoVersion {
+            version: 1,
+            sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+            sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+            sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+        }));
+    let version: *const raw::RedisModuleCommandInfoVersion =
+        &**keep.versions.last().expect("pushed");
+    keep.specs.push(vec![
         raw::RedisModuleCommandKeySpec {
             notes: std::ptr::null(),
             flags: u64::from(spec.key_flags),
@@ -245,37 +269,42 @@ fn build_info(spec: &Spec) -> raw::RedisModuleCommandInfo {
         },
         // Zeroed terminator.
         unsafe { std::mem::zeroed() },
-    ];
-    let mut args: Vec<raw::RedisModuleCommandArg> = spec
-        .args
-        .iter()
-        .map(|a| raw::RedisModuleCommandArg {
-            name: leak(a.name),
+    ]);
+    let key_specs = keep.specs.last_mut().expect("pushed").as_mut_ptr();
+    let mut args: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(spec.args.len() + 1);
+    for a in &spec.args {
+        let subargs = choices(keep, a.choices);
+        args.push(raw::RedisModuleCommandArg {
+            name: keep.cstr(a.name),
             type_: a.kind,
             key_spec_index: if a.key_spec { 0 } else { -1 },
-            token: a.token.map_or(std::ptr::null(), leak),
+            token: match a.token {
+                Some(t) => keep.cstr(t),
+                None => std::ptr::null(),
+            },
             summary: std::ptr::null(),
-            since: leak("0.1.0"),
+            since: keep.cstr("0.1.0"),
             flags: if a.optional {
                 raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
             } else {
                 0
             },
             deprecated_since: std::ptr::null(),
-            subargs: choices(a.choices),
+            subargs,
             display_text: std::ptr::null(),
-        })
-        .collect();
+        });
+    }
     args.push(unsafe { std::mem::zeroed() });
+    let args = keep.args(args);
     raw::RedisModuleCommandInfo {
         version,
-        summary: leak(spec.summary),
-        complexity: leak(spec.complexity),
-        since: leak("0.1.0"),
+        summary: keep.cstr(spec.summary),
+        complexity: keep.cstr(spec.complexity),
+        since: keep.cstr("0.1.0"),
         history: std::ptr::null_mut(),
         tips: std::ptr::null(),
         arity: spec.arity,
-        key_specs: Box::leak(key_specs.into_boxed_slice()).as_mut_ptr(),
-        args: Box::leak(args.into_boxed_slice()).as_mut_ptr(),
+        key_specs,
+        args,
     }
 }

@@ -1,0 +1,85 @@
+//! The whole argument parser (`parse_request`) of all four commands.
+//!
+//! Input layout: the first byte picks the command, the rest is split on
+//! NUL into `limits` and the option words (so arguments are any bytes but
+//! NUL; the grammar target covers NUL inside limits).
+//!
+//! Checked: no panic; an error is an `ERR ...` line; an accepted request
+//! obeys the contract (options come in pairs, at most three; COST within
+//! 0..=4294967295 and only on RL.HIT / RL.TEST; BURST only with gcra, in
+//! 1..=4294967295 and B*W/L within ten years); option names and values
+//! are case-insensitive and the pairs' order does not matter.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use redis_ratelimit::args::{Command, Request, parse_request};
+use redis_ratelimit::limit::{MAX_AMOUNT, MAX_WINDOW_MS};
+use redis_ratelimit::strategy::Strategy;
+
+fn summary(r: &Request) -> (Vec<(u64, u64)>, Strategy, u64, Option<u64>) {
+    (
+        r.limits
+            .as_slice()
+            .map(|l| (l.amount, l.window_ms))
+            .collect(),
+        r.strategy,
+        r.cost,
+        r.burst,
+    )
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let cmd = [Command::Hit, Command::Test, Command::Stats, Command::Clear][usize::from(sel % 4)];
+    let mut parts = rest.split(|&b| b == 0);
+    let limits = parts.next().unwrap_or(&[]);
+    let options: Vec<&[u8]> = parts.collect();
+    let got = parse_request(cmd, limits, &options);
+    match &got {
+        Err(e) => {
+            assert!(e.0.starts_with("ERR "), "{:?}", e.0);
+            assert!(e.0.len() > 4);
+        }
+        Ok(r) => {
+            assert!(
+                options.len().is_multiple_of(2) && options.len() <= 6,
+                "{options:?}"
+            );
+            assert!(r.cost <= MAX_AMOUNT);
+            if !matches!(cmd, Command::Hit | Command::Test) {
+                assert_eq!(r.cost, 1, "COST accepted on {cmd:?}");
+            }
+            if let Some(b) = r.burst {
+                assert_eq!(r.strategy, Strategy::Gcra);
+                assert_ne!(cmd, Command::Clear);
+                assert!((1..=MAX_AMOUNT).contains(&b));
+                for l in r.limits.as_slice() {
+                    assert!(
+                        u128::from(b) * u128::from(l.window_ms)
+                            <= u128::from(MAX_WINDOW_MS) * u128::from(l.amount)
+                    );
+                }
+            }
+        }
+    }
+    // Case-insensitive options: same outcome with every option uppercased.
+    let upper: Vec<Vec<u8>> = options.iter().map(|o| o.to_ascii_uppercase()).collect();
+    let upper_refs: Vec<&[u8]> = upper.iter().map(|o| o.as_slice()).collect();
+    let got_upper = parse_request(cmd, limits, &upper_refs);
+    match (&got, &got_upper) {
+        (Ok(a), Ok(b)) => assert_eq!(summary(a), summary(b)),
+        (Err(_), Err(_)) => {}
+        _ => panic!("case changed the outcome: {got:?} vs {got_upper:?}"),
+    }
+    // Options in any order: reversing the (name, value) pairs of an accepted
+    // request gives the same request.
+    if let Ok(a) = &got {
+        let mut pairs: Vec<&[&[u8]]> = options.chunks(2).collect();
+        pairs.reverse();
+        let reordered: Vec<&[u8]> = pairs.concat();
+        let b = parse_request(cmd, limits, &reordered).expect("reordered options parse");
+        assert_eq!(summary(a), summary(&b));
+    }
+});
