@@ -160,7 +160,7 @@ struct Keep {
     strings: Vec<CString>,
     args: Vec<Vec<raw::RedisModuleCommandArg>>,
     specs: Vec<Vec<raw::RedisModuleCommandKeySpec>>,
-    versions: Vec<Box<raw::RedisModuleCommandInfoVersion>>,
+    version: Option<Box<raw::RedisModuleCommandInfoVersion>>,
 }
 
 impl Keep {
@@ -232,8 +232,8 @@ pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         }
         // Redis copies the info; `keep` owns what it points to until then.
         let mut keep = Keep::default();
-        let mut info = build_info(&spec, &mut keep);
-        if unsafe { set_info(cmd, &mut info) } != raw::REDISMODULE_OK as c_int {
+        let info = build_info(&spec, &mut keep);
+        if unsafe { set_info(cmd, &info) } != raw::REDISMODULE_OK as c_int {
             return Err(format!("cannot set command info of {}", spec.name));
         }
     }
@@ -241,15 +241,15 @@ pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
 }
 
 fn build_info(spec: &Spec, keep: &mut Keep) -> raw::RedisModuleCommandInfo {
-    keep.versions
-        .push(Box::new(raw::RedisModuleCommandInfoVersion {
-            version: 1,
-            sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
-            sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
-            sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
-        }));
     let version: *const raw::RedisModuleCommandInfoVersion =
-        &**keep.versions.last().expect("pushed");
+        &**keep
+            .version
+            .insert(Box::new(raw::RedisModuleCommandInfoVersion {
+                version: 1,
+                sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+                sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+                sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+            }));
     keep.specs.push(vec![
         raw::RedisModuleCommandKeySpec {
             notes: std::ptr::null(),
