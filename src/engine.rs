@@ -327,11 +327,6 @@ pub fn clear_limits<B: ValueBuf>(
     Ok((removed, expiry(t.bytes(), now)?))
 }
 
-/// True when the value decodes as rate-limit state and counts usage at `now`.
-pub fn holds_usage(value: &[u8], now: u64) -> Result<bool, EngineError> {
-    Ok(expiry(value, now)?.is_some())
-}
-
 /// Re-exported for the glue: the record index of a value.
 pub fn check(value: &[u8]) -> Result<(), EngineError> {
     record::index(value).map(|_| ()).map_err(EngineError::from)

@@ -5,7 +5,7 @@
 //! reclaimed only once it is at least as large as the live part.
 
 use crate::buf::{Tracked, ValueBuf};
-use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_varint, set_fixed, varint_len};
+use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_varint, set_fixed};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
 
@@ -342,9 +342,4 @@ pub fn charge<B: ValueBuf>(
     n.encode(&mut hdr);
     t.write(hdr_at, &hdr);
     Ok(())
-}
-
-/// Bytes a stored hit of cost `c` after `delta` ms takes in the log.
-pub fn entry_len(delta: u64, c: u64) -> usize {
-    varint_len((delta << 1) | 1) + if c != 1 { varint_len(c) } else { 0 }
 }

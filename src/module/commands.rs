@@ -222,12 +222,12 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     };
     let now = now_ms();
     let mut key = Key::open(ctx, args[1], true);
-    let current = match key.content() {
+    let mut value = match key.content() {
         Content::Empty => return reply::integer(ctx, 0),
         Content::Str(v) => v.to_vec(),
         Content::Other => return reply::wrongtype(ctx),
     };
-    if let Err(e) = engine::check(&current) {
+    if let Err(e) = engine::check(&value) {
         return engine_error(ctx, e);
     }
     let Some(req) = req else {
@@ -235,8 +235,7 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         key.replicate_delete();
         return reply::integer(ctx, 1);
     };
-    let mut copy = current.clone();
-    let mut t = Tracked::new(&mut copy);
+    let mut t = Tracked::new(&mut value);
     match engine::clear_limits(&mut t, &req, now) {
         Err(e) => engine_error(ctx, e),
         Ok((removed, expiry)) => {
@@ -245,7 +244,8 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
                     key.delete();
                     key.replicate_delete();
                 }
-                Some(_) if t.bytes() == current.as_slice() => {}
+                // Nothing removed: the key stays as it is.
+                Some(_) if t.span().is_none() && !t.shrunk() => {}
                 Some(expire_at) => {
                     bump(&COUNTERS.keys_written);
                     key.set_whole(t.bytes(), expire_at);
