@@ -87,6 +87,8 @@ USEC_TARGET = {
     "gcra": 2.5,
 }
 LIMITS_FACTOR = 3.0  # RL.HIT at least 3x cheaper (server us) than limits' script
+RAND_DB = 1  # the database random-key runs use (emptied before each run)
+CELL_FACTOR = 2.0  # RL.HIT gcra at least 2x cheaper (server us) than CL.THROTTLE
 SWEEP_FACTOR = 1.25  # moving window: L=100,000 within 1.25x of L=100
 MEM_TARGET = {"fixed-window": 1.10, "sliding-window-counter": 1.15, "moving-window": 1.15}
 MEM_PER_HIT = 8.0
@@ -198,14 +200,21 @@ class Server:
 RPS = re.compile(r"([0-9]+(?:\.[0-9]+)?|inf) requests per second")  # "inf" for tiny runs
 
 
-def run_benchmark(server, cmd, n, pipeline, clients=CLIENTS, rand=False, reset=True):
-    """Runs redis-benchmark; returns (ops/s, calls, usec) for cmd[0]."""
+def run_benchmark(server, cmd, n, pipeline, clients=CLIENTS, rand=False, reset=True,
+                  flush=True):
+    """Runs redis-benchmark; returns ops/s (calls and usec: `cmdstat`)."""
     if reset:
         server.r.config_resetstat()
     argv = [REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(server.port),
             "-c", str(clients), "-P", str(pipeline), "-n", str(n), "-q"]
     if rand:
-        argv += ["-r", str(RANDKEYS)]
+        # Random keys live in database 1, emptied before every run: each
+        # command starts from the same empty keyspace and pays the same key
+        # creation and hash-table growth (else whichever run crosses a table
+        # size pays the rehash of the keys of all the runs before it).
+        if flush:
+            redis.Redis(host="127.0.0.1", port=server.port, db=RAND_DB).flushdb()
+        argv += ["-r", str(RANDKEYS), "--dbnum", str(RAND_DB)]
     argv += [str(a) for a in cmd]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     out = res.stdout.replace("\r", "\n")
@@ -349,11 +358,11 @@ def read_cells(limits_calls, rec_time):
     return cells
 
 
-def measure(server, cell, keys, pipeline):
+def measure(server, cell, keys, pipeline, flush=True):
     ident = "hot" if keys == "hot" else "__rand_int__"
     cmd = cell.make_cmd(ident)
     n = N_P1 if pipeline == 1 else N_P16
-    ops = run_benchmark(server, cmd, n, pipeline, rand=(keys == "random"))
+    ops = run_benchmark(server, cmd, n, pipeline, rand=(keys == "random"), flush=flush)
     calls, usec = cmdstat(server, cmd[0])
     return {"ops": ops, "calls": calls, "usec": usec, "usec_per_call": usec / calls}
 
@@ -571,10 +580,11 @@ def report(env, results, mem_rows, targets):
       f"`-r {RANDKEYS}` (`__rand_int__`); requests per run: {N_P1:,} at -P 1, "
       f"{N_P16:,} at -P 16. `xINCR` columns: median of the per-round ratios to INCR "
       "measured in the same round with the same keys, pipeline and persistence. "
-      "`limits/RL`: the limits script's server time divided by RL.HIT's for the same "
-      "strategy (target >= 3).\n")
+      "`peer/RL`: the limits script's server time divided by RL.HIT's for the same "
+      "strategy (target >= 3); on the gcra rows, redis-cell's CL.THROTTLE server time "
+      "divided by RL.HIT gcra's (target >= 2, when REDIS_CELL_MODULE is set).\n")
     hdr = ("| command | keys | -P | persistence | ops/s | xINCR ops/s | us/call | "
-           "xINCR us | limits/RL us | targets |")
+           "xINCR us | peer/RL us | targets |")
     w(hdr)
     w("|" + "---|" * 10)
     for row in results["main"]:
@@ -669,16 +679,22 @@ def summarize(raw, cells_hit, cells_read):
                 checks.append(f"us<={USEC_TARGET[s]} {verdict(ok)}")
                 targets.append((f"RL.HIT {s} server time ({where})", ok,
                                 f"{p['ratio_usec']:.2f}x INCR (target <= {USEC_TARGET[s]}x)"))
-                lim = next((c for c in cells if c.kind == "limits" and c.strategy == s), None)
-                if lim is not None:
-                    lr = rounds_of(lim.label)
-                    vs = med([l_["usec_per_call"] / x["usec_per_call"]
-                              for l_, x in zip(lr, p["rounds"])])
+                # Peers measured in the same rounds: limits' script for the
+                # same strategy; for gcra also redis-cell's CL.THROTTLE.
+                peers = [(c, "limits/RL", LIMITS_FACTOR, f"RL.HIT {s} vs limits' script")
+                         for c in cells if c.kind == "limits" and c.strategy == s]
+                if s == "gcra":
+                    peers += [(c, "cell/RL", CELL_FACTOR, "RL.HIT gcra vs redis-cell CL.THROTTLE")
+                              for c in cells if c.kind == "cell"]
+                for peer, short, factor, what in peers:
+                    pr = rounds_of(peer.label)
+                    vs = med([q["usec_per_call"] / x["usec_per_call"]
+                              for q, x in zip(pr, p["rounds"])])
                     row["vs_limits"] = vs
-                    ok = vs >= LIMITS_FACTOR
-                    checks.append(f"limits/RL>={LIMITS_FACTOR:.0f} {verdict(ok)}")
-                    targets.append((f"RL.HIT {s} vs limits' script ({where})", ok,
-                                    f"{vs:.1f}x cheaper (target >= {LIMITS_FACTOR:.0f}x)"))
+                    ok = vs >= factor
+                    checks.append(f"{short}>={factor:.0f} {verdict(ok)}")
+                    targets.append((f"{what} ({where})", ok,
+                                    f"{vs:.1f}x cheaper (target >= {factor:.0f}x)"))
             row["targets"] = "; ".join(checks)
             main.append(row)
     return main, targets
@@ -830,8 +846,14 @@ def main():
                                                    []).append(m)
             for keys in ("hot", "random"):
                 for P in (1, 16):
+                    if keys == "random":
+                        # The reads run on the keys the hits wrote: fill the
+                        # (emptied) random-key database with every peer's state.
+                        for i, cell in enumerate(c for c in cells_hit if c.kind != "incr"):
+                            run_benchmark(off, cell.make_cmd("__rand_int__"), N_P16, 16,
+                                          rand=True, flush=(i == 0))
                     for cell in cells_read:
-                        m = measure(off, cell, keys, P)
+                        m = measure(off, cell, keys, P, flush=False)
                         raw["main"].setdefault(("read", "off", keys, P, cell.label),
                                                []).append(m)
             for persist in ("off", "aof"):

@@ -115,7 +115,7 @@ pub fn parse_request_with(
             {
                 return Err(ArgError(format!(
                     "ERR BURST too large for limit '{}'",
-                    quote(&limits_arg[l.span.0..l.span.1])
+                    quote(&limits_arg[l.span.0 as usize..l.span.1 as usize])
                 )));
             }
         }

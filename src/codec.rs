@@ -2,13 +2,90 @@
 //! little-endian integers. Every reader is bounds-checked and returns `None`
 //! on short or malformed input, so a corrupt value can never panic.
 
-/// Appends `v` as an unsigned LEB128 varint.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+/// Where encoders append bytes: a `Vec` in tests and cold paths, a
+/// [`Scratch`] on the stack on the hot path (no allocation per hit).
+pub trait Sink {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
-    out.push(v as u8);
+}
+
+/// Inline capacity of [`Scratch`]: a new moving-window record (prefix,
+/// 28-byte header, one entry) takes at most 45 bytes.
+pub const SCRATCH_INLINE: usize = 64;
+
+/// A few encoded bytes on the stack; spills to the heap past
+/// [`SCRATCH_INLINE`] so that no input can overflow it.
+pub struct Scratch {
+    inline: [u8; SCRATCH_INLINE],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl Scratch {
+    /// An empty buffer.
+    pub fn new() -> Scratch {
+        Scratch {
+            inline: [0; SCRATCH_INLINE],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    /// Empties it, keeping any heap capacity.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.heap.clear();
+    }
+
+    /// The bytes appended so far.
+    pub fn as_slice(&self) -> &[u8] {
+        if self.len <= SCRATCH_INLINE {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+impl Sink for Scratch {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if end <= SCRATCH_INLINE {
+            self.inline[self.len..end].copy_from_slice(bytes);
+        } else {
+            if self.len <= SCRATCH_INLINE {
+                self.heap.clear();
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.extend_from_slice(bytes);
+        }
+        self.len = end;
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint.
+pub fn put_varint(out: &mut (impl Sink + ?Sized), mut v: u64) {
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        buf[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    buf[n] = v as u8;
+    out.put(&buf[..=n]);
 }
 
 /// Number of bytes `put_varint` writes for `v`.
@@ -40,8 +117,8 @@ pub fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 /// Appends the low `width` bytes of `v`, little-endian.
-pub fn put_fixed(out: &mut Vec<u8>, v: u64, width: usize) {
-    out.extend_from_slice(&v.to_le_bytes()[..width]);
+pub fn put_fixed(out: &mut (impl Sink + ?Sized), v: u64, width: usize) {
+    out.put(&v.to_le_bytes()[..width]);
 }
 
 /// Writes the low `width` bytes of `v` at `buf[pos..]`.
@@ -77,6 +154,21 @@ mod tests {
             let mut pos = 0;
             prop_assert_eq!(get_varint(&out, &mut pos), Some(v));
             prop_assert_eq!(pos, out.len());
+        }
+
+        #[test]
+        fn scratch_holds_what_a_vec_holds(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8)) {
+            let mut s = Scratch::new();
+            let mut v = Vec::new();
+            for c in &chunks {
+                s.put(c);
+                v.put(c);
+                prop_assert_eq!(s.as_slice(), &v[..]);
+            }
+            s.clear();
+            prop_assert!(s.as_slice().is_empty());
+            s.put(&[7]);
+            prop_assert_eq!(s.as_slice(), &[7u8][..]);
         }
 
         #[test]

@@ -3,6 +3,7 @@
 
 use crate::args::Request;
 use crate::buf::{Tracked, ValueBuf};
+use crate::codec::Scratch;
 use crate::decision::{LimitEval, Reply, combine};
 use crate::fixed::Fixed;
 use crate::gcra::Gcra;
@@ -82,7 +83,7 @@ enum Small {
 }
 
 impl Small {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut impl crate::codec::Sink) {
         match self {
             Small::Fixed(s) => s.encode(out),
             Small::Sliding(s) => s.encode(out),
@@ -230,8 +231,14 @@ pub fn commit_guarded<B: ValueBuf>(
     if t.bytes().len() > MAX_VALUE_LEN / 2 {
         return Err(EngineError::TooLarge);
     }
-    if req.strategy == Strategy::MovingWindow && !t.bytes().is_empty() {
-        let records = index(t.bytes())?;
+    // The value is indexed once and again only after a record changed
+    // size (a splice moves the records after it).
+    let mut records = if t.bytes().is_empty() {
+        Records::empty()
+    } else {
+        index(t.bytes())?
+    };
+    if req.strategy == Strategy::MovingWindow {
         for l in req.limits.as_slice() {
             let Some(r) = find(&records, req.strategy, l.window_ms) else {
                 continue;
@@ -244,20 +251,21 @@ pub fn commit_guarded<B: ValueBuf>(
         }
     }
     let c = req.cost;
-    if !t.bytes().is_empty() {
-        prune(t, now, |r| {
-            r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
-        })?;
+    let named = |r: &Record| {
+        r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
+    };
+    if !records.iter().all(named) {
+        let len = t.bytes().len();
+        prune(t, now, named)?;
+        if t.bytes().len() != len {
+            records = reindex(t.bytes())?;
+        }
     }
-    let mut fresh = Vec::with_capacity(48);
+    let mut fresh = Scratch::new();
     for l in req.limits.as_slice() {
         let w = l.window_ms;
         fresh.clear();
-        let records = if t.bytes().is_empty() {
-            Records::empty()
-        } else {
-            index(t.bytes())?
-        };
+        let len = t.bytes().len();
         let rec = find(&records, req.strategy, w);
         record_prefix(&mut fresh, req.strategy, w);
         let state = match rec {
@@ -267,34 +275,50 @@ pub fn commit_guarded<B: ValueBuf>(
         match (req.strategy, rec) {
             (Strategy::MovingWindow, Some(r)) => {
                 moving::charge(t, r.body, w, c, now)?;
-                continue;
             }
             (Strategy::MovingWindow, None) => {
-                fresh.extend_from_slice(&moving::new_body(now, c));
+                moving::put_new_body(&mut fresh, now, c);
                 // Logs go before the small records so that resizing those
                 // never moves a log.
                 let at = records
                     .iter()
                     .find(|r| r.strategy != Strategy::MovingWindow)
                     .map_or(t.bytes().len(), |r| r.at);
-                t.splice(at..at, &fresh);
-                continue;
+                t.splice(at..at, fresh.as_slice());
             }
-            _ => judge(req, state, l, c, now)?
-                .1
-                .ok_or(EngineError::NotState)?
-                .encode(&mut fresh),
+            _ => {
+                judge(req, state, l, c, now)?
+                    .1
+                    .ok_or(EngineError::NotState)?
+                    .encode(&mut fresh);
+                match rec {
+                    Some(r) if t.bytes()[r.at..r.end] == *fresh.as_slice() => {}
+                    Some(r) => t.splice(r.at..r.end, fresh.as_slice()),
+                    None => {
+                        let end = t.bytes().len();
+                        t.splice(end..end, fresh.as_slice());
+                    }
+                }
+            }
         }
-        match rec {
-            Some(r) if t.bytes()[r.at..r.end] == fresh[..] => {}
-            Some(r) => t.splice(r.at..r.end, &fresh),
-            None => {
-                let end = t.bytes().len();
-                t.splice(end..end, &fresh);
-            }
+        if t.bytes().len() != len || rec.is_none() {
+            records = reindex(t.bytes())?;
         }
     }
-    expiry(t.bytes(), now)?.ok_or(EngineError::NotState)
+    let mut end = None;
+    for r in records.iter() {
+        end = end.max(r.usage_end(t.bytes(), now)?);
+    }
+    end.ok_or(EngineError::NotState)
+}
+
+/// The index of a value the engine just wrote; an empty one has no records.
+fn reindex(value: &[u8]) -> Result<Records, EngineError> {
+    if value.is_empty() {
+        Ok(Records::empty())
+    } else {
+        Ok(index(value)?)
+    }
 }
 
 /// RL.CLEAR with limits: removes those limits' records. Returns how many of

@@ -20,7 +20,7 @@ impl Fixed {
     }
 
     /// Encodes the record body.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut impl crate::codec::Sink) {
         put_fixed(out, self.start, TIME_WIDTH);
         put_varint(out, self.used);
     }

@@ -25,7 +25,7 @@ impl Gcra {
     }
 
     /// Encodes the record body.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut impl crate::codec::Sink) {
         put_fixed(out, self.ms, TIME_WIDTH);
         put_varint(out, self.num);
         put_varint(out, self.den);

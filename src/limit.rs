@@ -21,8 +21,15 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 pub struct Limit {
     pub amount: u64,
     pub window_ms: u64,
-    pub span: (usize, usize),
+    /// Byte offsets in the argument (which Redis caps at 512 MB).
+    pub span: (u32, u32),
 }
+
+const NO_LIMIT: Limit = Limit {
+    amount: 0,
+    window_ms: 0,
+    span: (0, 0),
+};
 
 /// Why a limit argument was rejected; `text` is the offending limit as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,18 +46,25 @@ impl fmt::Display for LimitError {
 
 /// The limits of one argument, in the order written; fixed capacity so the
 /// hot path never allocates.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    items: [Option<Limit>; MAX_LIMITS],
+    items: [Limit; MAX_LIMITS],
     len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            items: [NO_LIMIT; MAX_LIMITS],
+            len: 0,
+        }
+    }
 }
 
 impl Limits {
     /// The limits in the order written.
     pub fn as_slice(&self) -> impl ExactSizeIterator<Item = &Limit> + Clone {
-        self.items[..self.len]
-            .iter()
-            .map(|l| l.as_ref().expect("set"))
+        self.items[..self.len].iter()
     }
 
     /// Number of limits.
@@ -65,7 +79,7 @@ impl Limits {
 
     /// The i-th limit in written order.
     pub fn get(&self, i: usize) -> &Limit {
-        self.items[i].as_ref().expect("index within len")
+        &self.items[..self.len][i]
     }
 }
 
@@ -98,6 +112,9 @@ fn is_sep(b: u8) -> bool {
 /// `,` or `|`). Two limits with the same window are rejected: they would
 /// share one state.
 pub fn parse_limits(arg: &[u8]) -> Result<Limits, LimitError> {
+    if u32::try_from(arg.len()).is_err() {
+        return Err(err(arg, "argument too long"));
+    }
     let mut out = Limits::default();
     let mut start = 0;
     loop {
@@ -113,11 +130,11 @@ pub fn parse_limits(arg: &[u8]) -> Result<Limits, LimitError> {
         if out.as_slice().any(|l: &Limit| l.window_ms == window_ms) {
             return Err(err(text, "duplicate window in one argument"));
         }
-        out.items[out.len] = Some(Limit {
+        out.items[out.len] = Limit {
             amount,
             window_ms,
-            span: (start, end),
-        });
+            span: (start as u32, end as u32),
+        };
         out.len += 1;
         if end == arg.len() {
             return Ok(out);

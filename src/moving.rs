@@ -5,7 +5,7 @@
 //! reclaimed only once it is at least as large as the live part.
 
 use crate::buf::{Tracked, ValueBuf};
-use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_varint, set_fixed};
+use crate::codec::{Scratch, Sink, TIME_WIDTH, get_fixed, get_varint, put_varint, set_fixed};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
 
@@ -73,7 +73,7 @@ impl Header {
 }
 
 /// Appends one log entry: `delta << 1 | (cost != 1)`, then the cost if not 1.
-pub fn put_entry(out: &mut Vec<u8>, delta: u64, cost: u64) {
+pub fn put_entry(out: &mut impl Sink, delta: u64, cost: u64) {
     put_varint(out, (delta << 1) | u64::from(cost != 1));
     if cost != 1 {
         put_varint(out, cost);
@@ -260,10 +260,11 @@ pub fn evaluate(
     })
 }
 
-/// Builds a new record body (header and log) holding one hit.
-pub fn new_body(now: u64, c: u64) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(12);
+/// Appends a new record body (header and log) holding one hit.
+pub fn put_new_body(out: &mut impl Sink, now: u64, c: u64) {
+    let mut entry = Scratch::new();
     put_entry(&mut entry, 0, c);
+    let entry = entry.as_slice();
     let header = Header {
         used: c,
         last: now,
@@ -272,10 +273,10 @@ pub fn new_body(now: u64, c: u64) -> Vec<u8> {
         len: entry.len(),
         cap: entry.len(),
     };
-    let mut out = vec![0u8; HEADER_LEN];
-    header.encode(&mut out);
-    out.extend_from_slice(&entry);
-    out
+    let mut hdr = [0u8; HEADER_LEN];
+    header.encode(&mut hdr);
+    out.put(&hdr);
+    out.put(entry);
 }
 
 /// Charges an admitted hit of cost `c > 0` to the record whose header starts
@@ -312,12 +313,13 @@ pub fn charge<B: ValueBuf>(
         }
     }
     let time = if live.used == 0 { now } else { h.last.max(now) };
-    let mut entry = Vec::with_capacity(12);
+    let mut entry = Scratch::new();
     put_entry(
         &mut entry,
         time - if live.used == 0 { time } else { h.last },
         c,
     );
+    let entry = entry.as_slice();
     let needed = n.len + entry.len();
     if needed > n.cap || (is_last && needed < n.cap) {
         let new_cap = if is_last {
@@ -333,7 +335,7 @@ pub fn charge<B: ValueBuf>(
         }
         n.cap = new_cap;
     }
-    t.write(log_at + n.len, &entry);
+    t.write(log_at + n.len, entry);
     n.len = needed;
     n.used = live.used + c;
     n.first = if live.used == 0 { time } else { live.first };

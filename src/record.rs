@@ -124,8 +124,8 @@ impl Record {
 }
 
 /// Starts a record: tag and window.
-pub fn record_prefix(out: &mut Vec<u8>, s: Strategy, window_ms: u64) {
-    out.push(tag(s));
+pub fn record_prefix(out: &mut impl crate::codec::Sink, s: Strategy, window_ms: u64) {
+    out.put(&[tag(s)]);
     put_varint(out, window_ms);
 }
 

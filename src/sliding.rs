@@ -27,7 +27,7 @@ impl Sliding {
     }
 
     /// Encodes the record body.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut impl crate::codec::Sink) {
         put_fixed(out, self.start, TIME_WIDTH);
         put_varint(out, self.cur);
         put_varint(out, self.prev);

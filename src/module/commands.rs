@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::config;
 use super::key::{Content, Key};
 use super::reply;
+use super::request_memo::{self, MemoKey};
 use super::stats::{self, COUNTERS, bump};
 use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request_with};
 use crate::buf::{SmallBuf, Tracked};
@@ -56,21 +57,31 @@ pub fn guarded(
 }
 
 /// Parses `key limits [options]` for `cmd`, replying with the error if any.
+/// A call with the same words as the previous one reuses its parse.
 fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option<Request> {
     // Past MAX_OPTION_WORDS the next word is always an error, so the first
     // MAX_OPTION_WORDS + 1 words decide the outcome: no allocation needed.
     let mut opts: [&[u8]; MAX_OPTION_WORDS + 1] = [&[]; MAX_OPTION_WORDS + 1];
     let n = (args.len() - 3).min(opts.len());
+    let default_strategy = config::default_strategy();
+    let limits = arg_bytes(args[2]);
+    let mut key = MemoKey::new(cmd, default_strategy);
+    key.word(limits);
+    if args.len() - 3 > MAX_OPTION_WORDS {
+        key.skip();
+    }
     for (o, &a) in opts.iter_mut().zip(&args[3..3 + n]) {
         *o = arg_bytes(a);
+        key.word(o);
     }
-    match parse_request_with(
-        cmd,
-        arg_bytes(args[2]),
-        &opts[..n],
-        config::default_strategy(),
-    ) {
-        Ok(r) => Some(r),
+    if let Some(r) = request_memo::get(&key) {
+        return Some(r);
+    }
+    match parse_request_with(cmd, limits, &opts[..n], default_strategy) {
+        Ok(r) => {
+            request_memo::put(&key, &r);
+            Some(r)
+        }
         Err(e) => {
             reply::error(ctx, &e.0);
             None
@@ -130,11 +141,15 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             let mut t = Tracked::new(&mut copy);
             engine::commit_guarded(&mut t, &req, now, config::max_log_bytes()).map(|expire_at| {
                 match t.span() {
-                    Some(span) if t.bytes().len() == old_len && old_len > 0 => {
+                    _ if old_len == 0 => key.set_whole(t.bytes(), expire_at),
+                    Some(span) if t.bytes().len() == old_len => {
                         key.patch_in_place(t.bytes(), span);
                         key.set_expire(expire_at);
                     }
-                    _ => key.set_whole(t.bytes(), expire_at),
+                    _ => {
+                        key.rewrite(t.bytes());
+                        key.set_expire(expire_at);
+                    }
                 }
                 key.replicate_whole(t.bytes(), expire_at);
             })

@@ -5,6 +5,7 @@
 use redis_module::raw;
 use std::os::raw::{c_char, c_int};
 
+use super::retained;
 use super::stats::{COUNTERS, add, bump};
 use crate::buf::{Tracked, ValueBuf};
 
@@ -85,6 +86,17 @@ impl Key {
         unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64) };
     }
 
+    /// Rewrites an existing string to `value`, of any length, keeping the
+    /// key and its TTL: growing goes through `StringTruncate`, which
+    /// reallocates the string in place instead of recreating the key.
+    pub fn rewrite(&mut self, value: &[u8]) {
+        let mut buf = DmaBuf::new(self.key);
+        if buf.as_slice().len() != value.len() {
+            buf.resize(value.len());
+        }
+        buf.as_mut_slice().copy_from_slice(value);
+    }
+
     /// Overwrites `span` of an existing string of the same length.
     pub fn patch_in_place(&mut self, value: &[u8], (a, b): (usize, usize)) {
         let mut buf = DmaBuf::new(self.key);
@@ -129,7 +141,8 @@ impl Key {
     }
 
     /// Propagates the new value as `SET key value PXAT t`, the whole value
-    /// in one command.
+    /// in one command (`PXAT` and `t` are retained strings: only the value
+    /// is a new object).
     pub fn replicate_whole(&self, value: &[u8], expire_at: u64) {
         bump(&COUNTERS.propagated_commands);
         add(&COUNTERS.propagated_bytes, value.len() as u64);
@@ -137,12 +150,12 @@ impl Key {
             raw::RedisModule_Replicate.unwrap()(
                 self.ctx,
                 c"SET".as_ptr(),
-                c"sbcl".as_ptr(),
+                c"sbss".as_ptr(),
                 self.name,
                 value.as_ptr() as *const c_char,
                 value.len(),
-                c"PXAT".as_ptr(),
-                expire_at as std::os::raw::c_longlong,
+                retained::pxat(),
+                retained::instant(expire_at),
             );
         }
     }
@@ -176,9 +189,9 @@ impl Key {
             raw::RedisModule_Replicate.unwrap()(
                 self.ctx,
                 c"PEXPIREAT".as_ptr(),
-                c"sl".as_ptr(),
+                c"ss".as_ptr(),
                 self.name,
-                expire_at as std::os::raw::c_longlong,
+                retained::instant(expire_at),
             );
         }
     }

@@ -6,6 +6,8 @@ mod config;
 mod key;
 mod metadata;
 mod reply;
+mod request_memo;
+mod retained;
 mod stats;
 
 use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, redis_module};
@@ -30,6 +32,7 @@ const VERSION: i32 = {
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    retained::init();
     let registered = metadata::register_all(ctx.ctx)
         .and_then(|()| config::register(ctx.ctx, &args))
         .and_then(|()| stats::register(ctx.ctx));

@@ -1,0 +1,104 @@
+//! The last request parsed, reused when the next call has the same words:
+//! an application sends the same limits and options on every request, so
+//! parsing `100/m STRATEGY sliding` once instead of per call saves a good
+//! share of a hit's own work. Only successful parses are kept; the key
+//! includes the command and the configured default strategy, so a call is
+//! never answered with another command's or another config's request.
+
+use std::cell::RefCell;
+
+use crate::args::{Command, Request};
+use crate::strategy::Strategy;
+
+/// Calls whose words take more than this many bytes are parsed every time.
+const KEY_MAX: usize = 96;
+
+/// The words of a call, each with its length, in one stack buffer.
+pub struct MemoKey {
+    bytes: [u8; KEY_MAX],
+    len: usize,
+    fits: bool,
+}
+
+impl MemoKey {
+    /// Starts a key for `cmd` under `default_strategy`.
+    pub fn new(cmd: Command, default_strategy: Strategy) -> MemoKey {
+        let mut k = MemoKey {
+            bytes: [0; KEY_MAX],
+            len: 0,
+            fits: true,
+        };
+        k.put(&[cmd as u8, default_strategy as u8]);
+        k
+    }
+
+    fn put(&mut self, b: &[u8]) {
+        if !self.fits || self.len + b.len() > KEY_MAX {
+            self.fits = false;
+            return;
+        }
+        self.bytes[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// Adds one argument word (length-prefixed, so word boundaries count).
+    pub fn word(&mut self, w: &[u8]) {
+        match u8::try_from(w.len()) {
+            Ok(n) => {
+                self.put(&[n]);
+                self.put(w);
+            }
+            Err(_) => self.fits = false,
+        }
+    }
+
+    /// Keeps this call out of the memo (for example: more words than any
+    /// valid call has).
+    pub fn skip(&mut self) {
+        self.fits = false;
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        self.fits.then_some(&self.bytes[..self.len])
+    }
+}
+
+struct Memo {
+    key: [u8; KEY_MAX],
+    key_len: usize,
+    req: Option<Request>,
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = const {
+        RefCell::new(Memo {
+            key: [0; KEY_MAX],
+            key_len: 0,
+            req: None,
+        })
+    };
+}
+
+/// The request parsed last time for exactly these words, if any.
+pub fn get(key: &MemoKey) -> Option<Request> {
+    let k = key.as_slice()?;
+    MEMO.with(|m| {
+        let m = m.borrow();
+        (m.req.is_some() && &m.key[..m.key_len] == k)
+            .then_some(m.req)
+            .flatten()
+    })
+}
+
+/// Remembers `req` as the parse of these words.
+pub fn put(key: &MemoKey, req: &Request) {
+    let Some(k) = key.as_slice() else {
+        return;
+    };
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        m.key[..k.len()].copy_from_slice(k);
+        m.key_len = k.len();
+        m.req = Some(*req);
+    });
+}
