@@ -67,6 +67,7 @@ bench: build
 	  { $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(BENCH_VENV); }
 	@$(BENCH_VENV)/bin/python -c 'import redis, limits, sys; sys.exit(not limits.__version__.startswith("5.8."))' 2>/dev/null || \
 	  $(BENCH_VENV)/bin/pip install -q 'limits==5.8.*' redis
+	cargo build --release --example bench_floor
 	RL_MODULE=$(CURDIR)/$(SO) $(BENCH_VENV)/bin/python bench/bench.py
 
 FUZZ_SECS     ?= 60

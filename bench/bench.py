@@ -23,6 +23,8 @@ Environment:
   BENCH_JSON=path      also write every raw measurement as JSON
   RL_MODULE=path       the module (default target/release/libredis_ratelimit.so)
   REDIS_CELL_MODULE=path  a redis-cell .so: adds CL.THROTTLE rows
+  RL_FLOOR_MODULE=path the API-calls-only floor (default: the bench_floor example,
+                       built by make bench): adds FLOOR.HIT rows
   REDIS_SERVER, REDIS_BENCHMARK   binaries (default: from PATH)
 
 This is a benchmark, not a test: it asserts no timing and exits 0 whether
@@ -69,6 +71,9 @@ MODULE = os.path.abspath(
     os.environ.get("RL_MODULE", os.path.join(ROOT, "target/release/libredis_ratelimit.so"))
 )
 CELL = os.environ.get("REDIS_CELL_MODULE", "")
+# The API-calls-only floor (bench/floor.rs, built by `make bench`).
+FLOOR = os.path.abspath(os.environ.get(
+    "RL_FLOOR_MODULE", os.path.join(ROOT, "target/release/examples/libbench_floor.so")))
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
 REDIS_BENCHMARK = os.environ.get("REDIS_BENCHMARK", "redis-benchmark")
 
@@ -328,6 +333,9 @@ def hit_cells(limits_calls, rec_time):
                                                        "STRATEGY", s])(s, short), s))
     for s, short in STRATEGIES[:3]:
         cells.append(Cell(f"limits {short} hit (EVALSHA)", "limits", limits_cmd(s, "hit"), s))
+    if os.path.exists(FLOOR):
+        cells.append(Cell("FLOOR.HIT (API calls only)", "floor",
+                          lambda i: ["FLOOR.HIT", f"bench:floor:{i}"]))
     if CELL:
         cells.append(Cell("CL.THROTTLE 99 100 60 1", "cell",
                           lambda i: ["CL.THROTTLE", f"bench:cell:{i}", "99", "100", "60", "1"]))
@@ -781,6 +789,7 @@ def environment():
         "module": f"{MODULE} (built {time.strftime('%Y-%m-%d %H:%M', time.gmtime(os.path.getmtime(MODULE)))} UTC)",
         "git": sh(f"git -C {ROOT} describe --always --dirty"),
         "redis-cell": CELL or "not set (REDIS_CELL_MODULE), CL.THROTTLE not measured",
+        "floor module": FLOOR if os.path.exists(FLOOR) else "not built, FLOOR.HIT not measured",
         "load average at start": sh("cut -d' ' -f1-3 /proc/loadavg"),
     }
 
@@ -808,7 +817,8 @@ def main():
     mod_dir = tempfile.mkdtemp(prefix="rl-bench-modules-")
     try:
         modules = []
-        for src in [MODULE] + ([os.path.abspath(CELL)] if CELL else []):
+        extra = [p for p in (FLOOR, os.path.abspath(CELL) if CELL else "") if p and os.path.exists(p)]
+        for src in [MODULE] + extra:
             dst = os.path.join(mod_dir, os.path.basename(src))
             shutil.copyfile(src, dst)
             os.chmod(dst, 0o755)  # redis-server refuses modules without execute permission
@@ -849,9 +859,12 @@ def main():
                     if keys == "random":
                         # The reads run on the keys the hits wrote: fill the
                         # (emptied) random-key database with every peer's state.
-                        for i, cell in enumerate(c for c in cells_hit if c.kind != "incr"):
+                        for i, cell in enumerate(c for c in cells_hit if c.kind not in ("incr", "floor")):
                             run_benchmark(off, cell.make_cmd("__rand_int__"), N_P16, 16,
                                           rand=True, flush=(i == 0))
+                        # Let the server's active rehashing finish growing the
+                        # tables, so that no read run pays for it.
+                        time.sleep(3)
                     for cell in cells_read:
                         m = measure(off, cell, keys, P, flush=False)
                         raw["main"].setdefault(("read", "off", keys, P, cell.label),

@@ -1,0 +1,129 @@
+//! Bench only (`make bench`), never shipped: `FLOOR.HIT key`, a module
+//! command that makes exactly the Redis API calls one admitted `RL.HIT`
+//! makes on a small value, and nothing else: open the key, create an
+//! 11-byte raw string (or patch it in place through DMA), set its absolute
+//! expiry, propagate `SET key value PXAT t` (with retained `PXAT` and `t`
+//! strings, as the module does) and reply five integers. No parsing, no
+//! decoding, no rate-limit logic. Its server time is the floor any module
+//! with the contract's storage, expiry, effect replication and reply shape
+//! pays on Redis 7.0; `bench/bench.py` prints it next to INCR and RL.HIT.
+
+use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, raw, redis_module};
+use std::os::raw::c_int;
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
+
+const VALUE_LEN: usize = 11;
+const WINDOW_MS: u64 = 60_000;
+
+static PXAT: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(null_mut());
+static LAST_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+static LAST_AT_STR: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(null_mut());
+
+fn instant(at: u64) -> *mut raw::RedisModuleString {
+    let cached = LAST_AT_STR.load(Relaxed);
+    if !cached.is_null() && LAST_AT.load(Relaxed) == at {
+        return cached;
+    }
+    unsafe {
+        let s = raw::RedisModule_CreateStringFromLongLong.unwrap()(null_mut(), at as i64);
+        if !cached.is_null() {
+            raw::RedisModule_FreeString.unwrap()(null_mut(), cached);
+        }
+        LAST_AT_STR.store(s, Relaxed);
+        LAST_AT.store(at, Relaxed);
+        s
+    }
+}
+
+unsafe fn dma(key: *mut raw::RedisModuleKey) -> &'static mut [u8] {
+    let mut len = 0usize;
+    let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
+    let p = unsafe { raw::RedisModule_StringDMA.unwrap()(key, &mut len, mode) };
+    if p.is_null() {
+        return &mut [];
+    }
+    unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len) }
+}
+
+extern "C" fn floor_hit(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    unsafe {
+        if argc != 2 {
+            return raw::RedisModule_WrongArity.unwrap()(ctx);
+        }
+        let name = *argv.add(1);
+        let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
+        let key = raw::RedisModule_OpenKey.unwrap()(ctx, name, mode);
+        let now = raw::RedisModule_Milliseconds.unwrap()() as u64;
+        let at = now - now % WINDOW_MS + WINDOW_MS;
+        let mut value = [0u8; VALUE_LEN];
+        if raw::RedisModule_KeyType.unwrap()(key) as isize == raw::REDISMODULE_KEYTYPE_EMPTY {
+            raw::RedisModule_StringTruncate.unwrap()(key, VALUE_LEN);
+            value[0] = 1;
+            dma(key).copy_from_slice(&value);
+            raw::RedisModule_SetAbsExpire.unwrap()(key, at as i64);
+        } else {
+            let buf = dma(key);
+            if buf.len() == VALUE_LEN {
+                value.copy_from_slice(buf);
+            }
+            value[0] = value[0].wrapping_add(1);
+            if let Some(b) = buf.get_mut(0) {
+                *b = value[0];
+            }
+            if raw::RedisModule_GetAbsExpire.unwrap()(key) != at as i64 {
+                raw::RedisModule_SetAbsExpire.unwrap()(key, at as i64);
+            }
+        }
+        raw::RedisModule_Replicate.unwrap()(
+            ctx,
+            c"SET".as_ptr(),
+            c"sbss".as_ptr(),
+            name,
+            value.as_ptr(),
+            VALUE_LEN,
+            PXAT.load(Relaxed),
+            instant(at),
+        );
+        raw::RedisModule_CloseKey.unwrap()(key);
+        raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5);
+        for v in [1, 100, 99, 0, -1] {
+            raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, v);
+        }
+        raw::REDISMODULE_OK as c_int
+    }
+}
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    unsafe {
+        let pxat = raw::RedisModule_CreateString.unwrap()(null_mut(), c"PXAT".as_ptr(), 4);
+        PXAT.store(pxat, Relaxed);
+        let ok = raw::RedisModule_CreateCommand.unwrap()(
+            ctx.ctx,
+            c"floor.hit".as_ptr(),
+            Some(floor_hit),
+            c"write deny-oom".as_ptr(),
+            1,
+            1,
+            1,
+        );
+        if ok == raw::REDISMODULE_OK as c_int {
+            Status::Ok
+        } else {
+            Status::Err
+        }
+    }
+}
+
+redis_module! {
+    name: "ratelimit_floor",
+    version: 1,
+    allocator: (RedisAlloc, RedisAlloc),
+    data_types: [],
+    init: init,
+    commands: [],
+}
