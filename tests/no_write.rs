@@ -199,3 +199,46 @@ fn reading_expired_log_entries_does_not_write() {
         (3, 0, 0)
     );
 }
+
+/// `WATCH key` then the command from another client, then `MULTI ... EXEC`
+/// on the watching client: true when the transaction ran (the command did
+/// not signal the key as modified).
+fn exec_survives(p: &Server, key: &str, args: &[&str]) -> bool {
+    let mut watcher = p.conn();
+    let mut other = p.conn();
+    raw(&mut watcher, &["WATCH", key]).unwrap();
+    let _ = raw(&mut other, args);
+    raw(&mut watcher, &["MULTI"]).unwrap();
+    raw(&mut watcher, &["PING"]).unwrap();
+    !matches!(raw(&mut watcher, &["EXEC"]).unwrap(), redis::Value::Nil)
+}
+
+#[test]
+fn only_writes_abort_a_watching_transaction() {
+    let p = Server::start();
+    let mut c = p.conn();
+    for strategy in ["fixed", "moving", "sliding", "gcra"] {
+        let key = format!("w-{strategy}");
+        let k = key.as_str();
+        let hit = ["RL.HIT", k, "1/h", "STRATEGY", strategy];
+        // Positive control: an admitted hit is a write.
+        assert!(!exec_survives(&p, k, &hit), "{strategy}: admitted hit");
+        // Denied hits, COST 0 and reads change nothing.
+        assert!(exec_survives(&p, k, &hit), "{strategy}: denied hit");
+        let cost0 = ["RL.HIT", k, "5/h", "STRATEGY", strategy, "COST", "0"];
+        assert!(exec_survives(&p, k, &cost0), "{strategy}: COST 0");
+        let t = ["RL.TEST", k, "5/h", "STRATEGY", strategy];
+        assert!(exec_survives(&p, k, &t), "{strategy}: RL.TEST");
+        let s = ["RL.STATS", k, "5/h", "STRATEGY", strategy];
+        assert!(exec_survives(&p, k, &s), "{strategy}: RL.STATS");
+        // A hit on a missing key creates it.
+        let fresh = format!("w-new-{strategy}");
+        let h2 = ["RL.HIT", fresh.as_str(), "1/h", "STRATEGY", strategy];
+        assert!(!exec_survives(&p, &fresh, &h2), "{strategy}: new key");
+        // RL.CLEAR that removes nothing, then one that deletes.
+        let none = ["RL.CLEAR", k, "1/m", "STRATEGY", strategy];
+        assert!(exec_survives(&p, k, &none), "{strategy}: CLEAR of nothing");
+        assert!(!exec_survives(&p, k, &["RL.CLEAR", k]), "{strategy}: CLEAR");
+        assert!(!exists(&mut c, k));
+    }
+}

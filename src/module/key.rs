@@ -13,11 +13,15 @@ use crate::buf::{Tracked, ValueBuf};
 /// larger ones (moving-window logs) as `SETRANGE` patches.
 const WHOLE_VALUE_MAX: usize = 512;
 
-/// An open key, closed on drop.
+/// An open key, closed on drop. The module sets
+/// `NO_IMPLICIT_SIGNAL_MODIFIED`, so only a key this handle changed is
+/// signalled as modified (WATCH, client-side caching): a denied hit opens
+/// the key for writing but must not abort a client's transaction.
 pub struct Key {
     ctx: *mut raw::RedisModuleCtx,
     pub name: *mut raw::RedisModuleString,
     key: *mut raw::RedisModuleKey,
+    modified: bool,
 }
 
 /// What the key holds.
@@ -36,7 +40,12 @@ impl Key {
     ) -> Key {
         let mode = raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 };
         let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name, mode as c_int) };
-        Key { ctx, name, key }
+        Key {
+            ctx,
+            name,
+            key,
+            modified: false,
+        }
     }
 
     /// The key's content; a string is borrowed in place (no copy).
@@ -71,6 +80,7 @@ impl Key {
     /// string of exactly this size, which later hits patch in place through
     /// DMA without Redis having to convert it first.
     pub fn set_whole(&mut self, value: &[u8], expire_at: u64) {
+        self.modified = true;
         unsafe {
             if raw::RedisModule_KeyType.unwrap()(self.key) as isize
                 != raw::REDISMODULE_KEYTYPE_EMPTY
@@ -90,6 +100,7 @@ impl Key {
     /// key and its TTL: growing goes through `StringTruncate`, which
     /// reallocates the string in place instead of recreating the key.
     pub fn rewrite(&mut self, value: &[u8]) {
+        self.modified = true;
         let mut buf = DmaBuf::new(self.key);
         if buf.as_slice().len() != value.len() {
             buf.resize(value.len());
@@ -99,6 +110,7 @@ impl Key {
 
     /// Overwrites `span` of an existing string of the same length.
     pub fn patch_in_place(&mut self, value: &[u8], (a, b): (usize, usize)) {
+        self.modified = true;
         let mut buf = DmaBuf::new(self.key);
         buf.as_mut_slice()[a..b].copy_from_slice(&value[a..b]);
     }
@@ -111,6 +123,7 @@ impl Key {
                 None => -1,
             };
             if current != expire_at as i64 {
+                self.modified = true;
                 raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64);
             }
         }
@@ -118,12 +131,14 @@ impl Key {
 
     /// Deletes the key.
     pub fn delete(&mut self) {
+        self.modified = true;
         bump(&COUNTERS.keys_deleted);
         unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
     }
 
     /// A DMA view for patching a large value in place.
     pub fn dma(&mut self) -> DmaBuf {
+        self.modified = true;
         DmaBuf::new(self.key)
     }
 
@@ -199,6 +214,9 @@ impl Key {
 
 impl Drop for Key {
     fn drop(&mut self) {
+        if self.modified {
+            unsafe { raw::RedisModule_SignalModifiedKey.unwrap()(self.ctx, self.name) };
+        }
         if !self.key.is_null() {
             unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) };
         }

@@ -33,6 +33,14 @@ const VERSION: i32 = {
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
     retained::init();
+    // Keys are signalled as modified only when a command changed them (see
+    // key::Key), not whenever one was opened for writing.
+    unsafe {
+        redis_module::raw::RedisModule_SetModuleOptions.unwrap()(
+            ctx.ctx,
+            redis_module::raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED as i32,
+        )
+    };
     let registered = metadata::register_all(ctx.ctx)
         .and_then(|()| config::register(ctx.ctx, &args))
         .and_then(|()| stats::register(ctx.ctx));
