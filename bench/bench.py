@@ -856,17 +856,18 @@ def main():
                                                    []).append(m)
             for keys in ("hot", "random"):
                 for P in (1, 16):
-                    if keys == "random":
-                        # The reads run on the keys the hits wrote: fill the
-                        # (emptied) random-key database with every peer's state.
-                        for i, cell in enumerate(c for c in cells_hit if c.kind not in ("incr", "floor")):
-                            run_benchmark(off, cell.make_cmd("__rand_int__"), N_P16, 16,
-                                          rand=True, flush=(i == 0))
-                        # Let the server's active rehashing finish growing the
-                        # tables, so that no read run pays for it.
-                        time.sleep(3)
                     for cell in cells_read:
-                        m = measure(off, cell, keys, P, flush=False)
+                        fill = next((h for h in cells_hit if h.kind == cell.kind
+                                     and h.strategy == cell.strategy), None)
+                        if keys == "random" and fill is not None:
+                            # A read runs on the keys the same strategy's hits
+                            # wrote: an emptied database filled by one hit run,
+                            # then a pause so that the server's active rehashing
+                            # finishes (else the read run pays for it).
+                            run_benchmark(off, fill.make_cmd("__rand_int__"), N_P16, 16,
+                                          rand=True)
+                            time.sleep(1)
+                        m = measure(off, cell, keys, P, flush=(fill is None))
                         raw["main"].setdefault(("read", "off", keys, P, cell.label),
                                                []).append(m)
             for persist in ("off", "aof"):

@@ -2,7 +2,7 @@
 //! `limits [STRATEGY name] [COST n] [BURST n]`. Pure: byte slices in, a
 //! request or the exact error reply out.
 
-use crate::limit::{Limits, MAX_AMOUNT, parse_limits, quote};
+use crate::limit::{Limits, MAX_AMOUNT, limit_text, parse_limits, quote};
 use crate::strategy::Strategy;
 
 /// Which command is being parsed; they accept different options.
@@ -108,14 +108,14 @@ pub fn parse_request_with(
         return Err(syntax(b"BURST"));
     }
     if let Some(b) = burst {
-        for l in limits.as_slice() {
+        for (i, l) in limits.as_slice().enumerate() {
             // B * T = B * W / L may not pass ten years.
             if u128::from(b) * u128::from(l.window_ms)
                 > u128::from(crate::limit::MAX_WINDOW_MS) * u128::from(l.amount)
             {
                 return Err(ArgError(format!(
                     "ERR BURST too large for limit '{}'",
-                    quote(&limits_arg[l.span.0 as usize..l.span.1 as usize])
+                    quote(limit_text(limits_arg, i))
                 )));
             }
         }

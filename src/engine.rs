@@ -132,6 +132,10 @@ pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, En
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
     };
+    if req.limits.len() == 1 {
+        let e = evaluate_limit(value, &records, req, req.limits.get(0), req.cost, now)?;
+        return Ok(combine(std::iter::once(e)).expect("one limit"));
+    }
     let mut evals = [None; crate::limit::MAX_LIMITS];
     for (i, l) in req.limits.as_slice().enumerate() {
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
