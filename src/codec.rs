@@ -135,6 +135,19 @@ pub fn get_fixed(buf: &[u8], pos: &mut usize, width: usize) -> Option<u64> {
     Some(u64::from_le_bytes(le))
 }
 
+/// `v` in decimal ASCII, written into `buf` (a stack buffer: no allocation).
+pub fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// Width of stored absolute times in ms (good until the year 10889).
 pub const TIME_WIDTH: usize = 6;
 /// Largest storable absolute time.
@@ -169,6 +182,13 @@ mod tests {
             prop_assert!(s.as_slice().is_empty());
             s.put(&[7]);
             prop_assert_eq!(s.as_slice(), &[7u8][..]);
+        }
+
+        #[test]
+        fn decimal_is_to_string(v in any::<u64>()) {
+            let mut buf = [0u8; 20];
+            let want = v.to_string();
+            prop_assert_eq!(decimal(v, &mut buf), want.as_bytes());
         }
 
         #[test]

@@ -157,8 +157,8 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             let mut dma = key.dma();
             let mut t = Tracked::new(&mut dma);
             engine::commit_guarded(&mut t, &req, now, config::max_log_bytes()).map(|expire_at| {
-                key.set_expire(expire_at);
-                key.replicate_change(&t, expire_at);
+                let expiry_changed = key.set_expire(expire_at);
+                key.replicate_change(&t, expire_at, expiry_changed);
             })
         };
         if let Err(e) = result {

@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_int};
 use super::retained;
 use super::stats::{COUNTERS, add, bump};
 use crate::buf::{Tracked, ValueBuf};
+use crate::codec::decimal;
 
 /// Values up to this size are replicated whole with one `SET ... PXAT`;
 /// larger ones (moving-window logs) as `SETRANGE` patches.
@@ -115,17 +116,20 @@ impl Key {
         buf.as_mut_slice()[a..b].copy_from_slice(&value[a..b]);
     }
 
-    /// Sets the key's absolute expiry (ms) unless it already is that.
-    pub fn set_expire(&mut self, expire_at: u64) {
+    /// Sets the key's absolute expiry (ms) unless it already is that;
+    /// returns whether it changed.
+    pub fn set_expire(&mut self, expire_at: u64) -> bool {
         unsafe {
             let current = match raw::RedisModule_GetAbsExpire {
                 Some(get) => get(self.key),
                 None => -1,
             };
-            if current != expire_at as i64 {
-                self.modified = true;
-                raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64);
+            if current == expire_at as i64 {
+                return false;
             }
+            self.modified = true;
+            raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64);
+            true
         }
     }
 
@@ -176,9 +180,15 @@ impl Key {
     }
 
     /// Propagates the change recorded by `t`: the whole value when it is
-    /// small or got shorter, else one `SETRANGE` per changed range and a
-    /// `PEXPIREAT`.
-    pub fn replicate_change<B: ValueBuf>(&self, t: &Tracked<B>, expire_at: u64) {
+    /// small or got shorter, else one `SETRANGE` per changed range and, if
+    /// the expiry moved (`expiry_changed`), a `PEXPIREAT` (`SETRANGE` keeps
+    /// the TTL, which the replica already has).
+    pub fn replicate_change<B: ValueBuf>(
+        &self,
+        t: &Tracked<B>,
+        expire_at: u64,
+        expiry_changed: bool,
+    ) {
         let value = t.bytes();
         if t.shrunk() || value.len() <= WHOLE_VALUE_MAX {
             self.replicate_whole(value, expire_at);
@@ -188,16 +198,22 @@ impl Key {
             bump(&COUNTERS.propagated_commands);
             add(&COUNTERS.propagated_bytes, (b - a) as u64);
             unsafe {
+                let mut digits = [0u8; 20];
+                let offset = decimal(a as u64, &mut digits);
                 raw::RedisModule_Replicate.unwrap()(
                     self.ctx,
                     c"SETRANGE".as_ptr(),
-                    c"slb".as_ptr(),
+                    c"sbb".as_ptr(),
                     self.name,
-                    a as std::os::raw::c_longlong,
+                    offset.as_ptr() as *const c_char,
+                    offset.len(),
                     value[a..b].as_ptr() as *const c_char,
                     b - a,
                 );
             }
+        }
+        if !expiry_changed {
+            return;
         }
         bump(&COUNTERS.propagated_commands);
         unsafe {
