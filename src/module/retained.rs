@@ -15,9 +15,10 @@ type RString = *mut raw::RedisModuleString;
 /// The literal `PXAT`, created once at load.
 static PXAT: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(null_mut());
 
-/// The last expiry instant propagated, and its decimal string. Fixed and
-/// sliding windows end at the same instant for every key of a limit, so
-/// consecutive hits almost always reuse it.
+/// The last expiry instant propagated, and its decimal string: reused by
+/// consecutive writes that end at the same instant (hits on one key within
+/// a window, or in the same millisecond); otherwise replaced, which costs
+/// what a per-call argument would (one string created, one freed).
 static LAST_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 static LAST_AT_STR: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(null_mut());
 
