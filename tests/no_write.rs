@@ -241,4 +241,14 @@ fn only_writes_abort_a_watching_transaction() {
         assert!(!exec_survives(&p, k, &["RL.CLEAR", k]), "{strategy}: CLEAR");
         assert!(!exists(&mut c, k));
     }
+    // A log past the small-value path (128 bytes) is patched through DMA.
+    let big = "w-big";
+    let args = ["RL.HIT", big, "200/h", "STRATEGY", "moving"];
+    for _ in 0..199 {
+        raw(&mut c, &args).unwrap();
+    }
+    let len = to_i64(&raw(&mut c, &["STRLEN", big]).unwrap());
+    assert!(len > 128, "log of {len} bytes");
+    assert!(!exec_survives(&p, big, &args), "large log: admitted hit");
+    assert!(exec_survives(&p, big, &args), "large log: denied hit");
 }

@@ -156,7 +156,11 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         } else {
             let mut dma = key.dma();
             let mut t = Tracked::new(&mut dma);
-            engine::commit_guarded(&mut t, &req, now, config::max_log_bytes()).map(|expire_at| {
+            let committed = engine::commit_guarded(&mut t, &req, now, config::max_log_bytes());
+            if t.span().is_some() || t.shrunk() {
+                key.mark_modified();
+            }
+            committed.map(|expire_at| {
                 let expiry_changed = key.set_expire(expire_at);
                 key.replicate_change(&t, expire_at, expiry_changed);
             })

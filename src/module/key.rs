@@ -140,10 +140,15 @@ impl Key {
         unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
     }
 
-    /// A DMA view for patching a large value in place.
+    /// A DMA view for patching a large value in place (the caller marks
+    /// the key modified if it wrote through it).
     pub fn dma(&mut self) -> DmaBuf {
-        self.modified = true;
         DmaBuf::new(self.key)
+    }
+
+    /// Records that the value was changed through [`Key::dma`].
+    pub fn mark_modified(&mut self) {
+        self.modified = true;
     }
 
     /// Propagates `DEL key`.
