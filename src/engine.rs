@@ -127,6 +127,16 @@ fn judge(
 /// What RL.HIT would answer at `now` (RL.TEST answers exactly this).
 /// `value` is `None` when the key does not exist.
 pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, EngineError> {
+    decide_indexed(value, req, now).map(|(reply, _)| reply)
+}
+
+/// As [`decide`], also returning the value's record index, which
+/// [`commit_indexed`] takes so that a hit indexes the value once.
+pub fn decide_indexed(
+    value: Option<&[u8]>,
+    req: &Request,
+    now: u64,
+) -> Result<(Reply, Records), EngineError> {
     check_clock(now)?;
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
@@ -134,13 +144,14 @@ pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, En
     };
     if req.limits.len() == 1 {
         let e = evaluate_limit(value, &records, req, req.limits.get(0), req.cost, now)?;
-        return Ok(combine(std::iter::once(e)).expect("one limit"));
+        return Ok((combine(std::iter::once(e)).expect("one limit"), records));
     }
     let mut evals = [None; crate::limit::MAX_LIMITS];
     for (i, l) in req.limits.as_slice().enumerate() {
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
     }
-    Ok(combine(evals.iter().flatten().copied()).expect("at least one limit"))
+    let reply = combine(evals.iter().flatten().copied()).expect("at least one limit");
+    Ok((reply, records))
 }
 
 /// One limit's line of RL.STATS.
@@ -203,7 +214,7 @@ fn prune<B: ValueBuf>(
     let records = index(t.bytes())?;
     for r in records.as_slice().iter().rev() {
         if !keep(r) && r.usage_end(t.bytes(), now)?.is_none() {
-            t.splice(r.at..r.end, &[]);
+            t.splice(r.at()..r.end(), &[]);
         }
     }
     Ok(())
@@ -235,13 +246,28 @@ pub fn commit_guarded<B: ValueBuf>(
     if t.bytes().len() > MAX_VALUE_LEN / 2 {
         return Err(EngineError::TooLarge);
     }
-    // The value is indexed once and again only after a record changed
-    // size (a splice moves the records after it).
-    let mut records = if t.bytes().is_empty() {
-        Records::empty()
-    } else {
-        index(t.bytes())?
-    };
+    let records = reindex(t.bytes())?;
+    commit_indexed(t, records, req, now, max_log_bytes)
+}
+
+/// As [`commit_guarded`], given the index of the value as it is now
+/// (`decide_indexed`'s, for the same bytes): the value is indexed again only
+/// after a record changed size (a splice moves the records after it).
+pub fn commit_indexed<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    mut records: Records,
+    req: &Request,
+    now: u64,
+    max_log_bytes: usize,
+) -> Result<u64, EngineError> {
+    check_clock(now)?;
+    if t.bytes().len() > MAX_VALUE_LEN / 2 {
+        return Err(EngineError::TooLarge);
+    }
+    debug_assert!(
+        reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
+        "records are the index of these bytes"
+    );
     if req.strategy == Strategy::MovingWindow {
         for l in req.limits.as_slice() {
             let Some(r) = find(&records, req.strategy, l.window_ms) else {
@@ -278,7 +304,7 @@ pub fn commit_guarded<B: ValueBuf>(
         };
         match (req.strategy, rec) {
             (Strategy::MovingWindow, Some(r)) => {
-                moving::charge(t, r.body, w, c, now)?;
+                moving::charge(t, r.body(), w, c, now)?;
             }
             (Strategy::MovingWindow, None) => {
                 moving::put_new_body(&mut fresh, now, c);
@@ -287,7 +313,7 @@ pub fn commit_guarded<B: ValueBuf>(
                 let at = records
                     .iter()
                     .find(|r| r.strategy != Strategy::MovingWindow)
-                    .map_or(t.bytes().len(), |r| r.at);
+                    .map_or(t.bytes().len(), |r| r.at());
                 t.splice(at..at, fresh.as_slice());
             }
             _ => {
@@ -296,8 +322,8 @@ pub fn commit_guarded<B: ValueBuf>(
                     .ok_or(EngineError::NotState)?
                     .encode(&mut fresh);
                 match rec {
-                    Some(r) if t.bytes()[r.at..r.end] == *fresh.as_slice() => {}
-                    Some(r) => t.splice(r.at..r.end, fresh.as_slice()),
+                    Some(r) if t.bytes()[r.at()..r.end()] == *fresh.as_slice() => {}
+                    Some(r) => t.splice(r.at()..r.end(), fresh.as_slice()),
                     None => {
                         let end = t.bytes().len();
                         t.splice(end..end, fresh.as_slice());
@@ -342,7 +368,7 @@ pub fn clear_limits<B: ValueBuf>(
             if r.usage_end(t.bytes(), now)?.is_some() {
                 removed += 1;
             }
-            t.splice(r.at..r.end, &[]);
+            t.splice(r.at()..r.end(), &[]);
         }
     }
     if t.bytes().is_empty() {

@@ -364,8 +364,19 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
                 model.admit(&mut s2, l_of[&w], w, op.cost, now);
                 *model.states.get_mut(&w).unwrap() = s2;
             }
+            let before = value.clone();
             let mut t = Tracked::new(&mut value);
             expire_at = engine::commit(&mut t, &req, now).unwrap();
+            // The module's path: the index `decide_indexed` made, handed to
+            // `commit_indexed`, writes the same bytes and expiry.
+            let (_, records) =
+                engine::decide_indexed((!before.is_empty()).then_some(&before[..]), &req, now)
+                    .unwrap();
+            let mut other = before.clone();
+            let mut t2 = Tracked::new(&mut other);
+            let e2 =
+                engine::commit_indexed(&mut t2, records, &req, now, engine::MAX_VALUE_LEN).unwrap();
+            prop_assert_eq!((&other, e2), (&value, expire_at));
             if strategy != Strategy::Gcra {
                 prop_assert_eq!(
                     Some(expire_at),

@@ -25,17 +25,15 @@ fn strategy_of(tag: u8) -> Option<Strategy> {
     Strategy::ALL.into_iter().find(|&s| self::tag(s) == tag)
 }
 
-/// Where one record sits in the value.
+/// Where one record sits in the value. Offsets are kept in 32 bits (a Redis
+/// string is at most 512 MB) so that an index is small to copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     pub strategy: Strategy,
     pub window_ms: u64,
-    /// Offset of the tag.
-    pub at: usize,
-    /// Offset of the body (after tag and window).
-    pub body: usize,
-    /// Offset just past the record.
-    pub end: usize,
+    at: u32,
+    body: u32,
+    end: u32,
 }
 
 /// The decoded state of one record.
@@ -93,9 +91,24 @@ impl From<moving::Corrupt> for NotState {
 }
 
 impl Record {
+    /// Offset of the tag.
+    pub fn at(&self) -> usize {
+        self.at as usize
+    }
+
+    /// Offset of the body (after tag and window).
+    pub fn body(&self) -> usize {
+        self.body as usize
+    }
+
+    /// Offset just past the record.
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+
     /// Decodes this record's state out of the whole value.
     pub fn state<'a>(&self, value: &'a [u8]) -> Result<State<'a>, NotState> {
-        let body = &value[self.body..self.end];
+        let body = &value[self.body()..self.end()];
         let mut pos = 0;
         let state = match self.strategy {
             Strategy::FixedWindow => Fixed::decode(body, &mut pos).map(State::Fixed),
@@ -230,12 +243,13 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
         {
             return Err(NotState);
         }
+        let offset = |x: usize| u32::try_from(x).map_err(|_| NotState);
         out.push(Record {
             strategy,
             window_ms,
-            at,
-            body,
-            end: pos,
+            at: offset(at)?,
+            body: offset(body)?,
+            end: offset(pos)?,
         });
     }
     Ok(out)

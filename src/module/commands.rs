@@ -56,9 +56,15 @@ pub fn guarded(
     raw::REDISMODULE_OK as c_int
 }
 
-/// Parses `key limits [options]` for `cmd`, replying with the error if any.
-/// A call with the same words as the previous one reuses its parse.
-fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option<Request> {
+/// Runs `f` with the request of `key limits [options]` for `cmd`, or replies
+/// with the parse error. A call with the same words as the previous one
+/// reuses its parse, passed by reference (a request is ~300 bytes).
+fn with_request(
+    ctx: Ctx,
+    cmd: Command,
+    args: &[*mut raw::RedisModuleString],
+    f: impl FnOnce(&Request),
+) {
     // Past MAX_OPTION_WORDS the next word is always an error, so the first
     // MAX_OPTION_WORDS + 1 words decide the outcome: no allocation needed.
     let mut opts: [&[u8]; MAX_OPTION_WORDS + 1] = [&[]; MAX_OPTION_WORDS + 1];
@@ -74,19 +80,25 @@ fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option
         *o = arg_bytes(a);
         key.word(o);
     }
-    if let Some(r) = request_memo::get(&key) {
-        return Some(r);
-    }
+    let f = match request_memo::with(&key, f) {
+        Ok(()) => return,
+        Err(f) => f,
+    };
     match parse_request_with(cmd, limits, &opts[..n], default_strategy) {
         Ok(r) => {
             request_memo::put(&key, &r);
-            Some(r)
+            f(&r)
         }
-        Err(e) => {
-            reply::error(ctx, &e.0);
-            None
-        }
+        Err(e) => reply::error(ctx, &e.0),
     }
+}
+
+/// The request of `key limits [options]`, or `None` after replying with the
+/// parse error (for RL.CLEAR, whose limits are optional).
+fn parse(ctx: Ctx, cmd: Command, args: &[*mut raw::RedisModuleString]) -> Option<Request> {
+    let mut out = None;
+    with_request(ctx, cmd, args, |r| out = Some(*r));
+    out
 }
 
 fn engine_error(ctx: Ctx, e: EngineError) {
@@ -119,9 +131,10 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     if args.len() < 3 {
         return wrong_arity(ctx);
     }
-    let Some(req) = parse(ctx, Command::Hit, args) else {
-        return;
-    };
+    with_request(ctx, Command::Hit, args, |req| hit_with(ctx, args, req));
+}
+
+fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
     let now = now_ms();
     let mut key = Key::open(ctx, args[1], true);
     let current = match key.content() {
@@ -129,7 +142,7 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         Content::Str(v) => Some(v),
         Content::Other => return reply::wrongtype(ctx),
     };
-    let decision = match engine::decide(current, &req, now) {
+    let (decision, records) = match engine::decide_indexed(current, req, now) {
         Ok(d) => d,
         Err(e) => return engine_error(ctx, e),
     };
@@ -139,24 +152,27 @@ pub fn hit(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
             let old_len = current.map_or(0, <[u8]>::len);
             let mut t = Tracked::new(&mut copy);
-            engine::commit_guarded(&mut t, &req, now, config::max_log_bytes()).map(|expire_at| {
-                match t.span() {
-                    _ if old_len == 0 => key.set_whole(t.bytes(), expire_at),
-                    Some(span) if t.bytes().len() == old_len => {
-                        key.patch_in_place(t.bytes(), span);
-                        key.set_expire(expire_at);
+            engine::commit_indexed(&mut t, records, req, now, config::max_log_bytes()).map(
+                |expire_at| {
+                    match t.span() {
+                        _ if old_len == 0 => key.set_whole(t.bytes(), expire_at),
+                        Some(span) if t.bytes().len() == old_len => {
+                            key.patch_in_place(t.bytes(), span);
+                            key.set_expire(expire_at);
+                        }
+                        _ => {
+                            key.rewrite(t.bytes());
+                            key.set_expire(expire_at);
+                        }
                     }
-                    _ => {
-                        key.rewrite(t.bytes());
-                        key.set_expire(expire_at);
-                    }
-                }
-                key.replicate_whole(t.bytes(), expire_at);
-            })
+                    key.replicate_whole(t.bytes(), expire_at);
+                },
+            )
         } else {
             let mut dma = key.dma();
             let mut t = Tracked::new(&mut dma);
-            let committed = engine::commit_guarded(&mut t, &req, now, config::max_log_bytes());
+            let committed =
+                engine::commit_indexed(&mut t, records, req, now, config::max_log_bytes());
             if t.span().is_some() || t.shrunk() {
                 key.mark_modified();
             }
@@ -185,16 +201,15 @@ fn read_only(
     if args.len() < 3 {
         return wrong_arity(ctx);
     }
-    let Some(req) = parse(ctx, cmd, args) else {
-        return;
-    };
-    let now = now_ms();
-    let key = Key::open(ctx, args[1], false);
-    match key.content() {
-        Content::Empty => answer(None, &req, now),
-        Content::Str(v) => answer(Some(v), &req, now),
-        Content::Other => reply::wrongtype(ctx),
-    }
+    with_request(ctx, cmd, args, |req| {
+        let now = now_ms();
+        let key = Key::open(ctx, args[1], false);
+        match key.content() {
+            Content::Empty => answer(None, req, now),
+            Content::Str(v) => answer(Some(v), req, now),
+            Content::Other => reply::wrongtype(ctx),
+        }
+    });
 }
 
 /// RL.TEST key limits [STRATEGY s] [COST n] [BURST n]

@@ -79,26 +79,36 @@ thread_local! {
     };
 }
 
-/// The request parsed last time for exactly these words, if any.
-pub fn get(key: &MemoKey) -> Option<Request> {
-    let k = key.as_slice()?;
+/// Runs `f` with the request parsed last time for exactly these words, by
+/// reference (no copy of the request); gives `f` back when there is none.
+/// The memo stays borrowed while `f` runs; `put` never waits for it.
+pub fn with<F: FnOnce(&Request)>(key: &MemoKey, f: F) -> Result<(), F> {
+    let Some(k) = key.as_slice() else {
+        return Err(f);
+    };
     MEMO.with(|m| {
         let m = m.borrow();
-        (m.req.is_some() && &m.key[..m.key_len] == k)
-            .then_some(m.req)
-            .flatten()
+        match &m.req {
+            Some(req) if &m.key[..m.key_len] == k => {
+                f(req);
+                Ok(())
+            }
+            _ => Err(f),
+        }
     })
 }
 
-/// Remembers `req` as the parse of these words.
+/// Remembers `req` as the parse of these words (skipped if the memo is in
+/// use, which a command calling another could cause).
 pub fn put(key: &MemoKey, req: &Request) {
     let Some(k) = key.as_slice() else {
         return;
     };
     MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        m.key[..k.len()].copy_from_slice(k);
-        m.key_len = k.len();
-        m.req = Some(*req);
+        if let Ok(mut m) = m.try_borrow_mut() {
+            m.key[..k.len()].copy_from_slice(k);
+            m.key_len = k.len();
+            m.req = Some(*req);
+        }
     });
 }
