@@ -242,12 +242,18 @@ pub fn commit_guarded<B: ValueBuf>(
     now: u64,
     max_log_bytes: usize,
 ) -> Result<u64, EngineError> {
-    check_clock(now)?;
-    if t.bytes().len() > MAX_VALUE_LEN / 2 {
-        return Err(EngineError::TooLarge);
-    }
+    can_commit(t.bytes(), now)?;
     let records = reindex(t.bytes())?;
     commit_indexed(t, records, req, now, max_log_bytes)
+}
+
+/// The checks made before any write: a storable clock, room to grow.
+fn can_commit(value: &[u8], now: u64) -> Result<(), EngineError> {
+    check_clock(now)?;
+    if value.len() > MAX_VALUE_LEN / 2 {
+        return Err(EngineError::TooLarge);
+    }
+    Ok(())
 }
 
 /// As [`commit_guarded`], given the index of the value as it is now
@@ -260,10 +266,7 @@ pub fn commit_indexed<B: ValueBuf>(
     now: u64,
     max_log_bytes: usize,
 ) -> Result<u64, EngineError> {
-    check_clock(now)?;
-    if t.bytes().len() > MAX_VALUE_LEN / 2 {
-        return Err(EngineError::TooLarge);
-    }
+    can_commit(t.bytes(), now)?;
     debug_assert!(
         reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
         "records are the index of these bytes"
