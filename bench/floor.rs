@@ -10,31 +10,13 @@
 
 use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, raw, redis_module};
 use std::os::raw::c_int;
-use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
+
+// The same retained strings the module propagates with.
+#[path = "../src/module/retained.rs"]
+mod retained;
 
 const VALUE_LEN: usize = 11;
 const WINDOW_MS: u64 = 60_000;
-
-static PXAT: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(null_mut());
-static LAST_AT: AtomicU64 = AtomicU64::new(u64::MAX);
-static LAST_AT_STR: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(null_mut());
-
-fn instant(at: u64) -> *mut raw::RedisModuleString {
-    let cached = LAST_AT_STR.load(Relaxed);
-    if !cached.is_null() && LAST_AT.load(Relaxed) == at {
-        return cached;
-    }
-    unsafe {
-        let s = raw::RedisModule_CreateStringFromLongLong.unwrap()(null_mut(), at as i64);
-        if !cached.is_null() {
-            raw::RedisModule_FreeString.unwrap()(null_mut(), cached);
-        }
-        LAST_AT_STR.store(s, Relaxed);
-        LAST_AT.store(at, Relaxed);
-        s
-    }
-}
 
 unsafe fn dma(key: *mut raw::RedisModuleKey) -> &'static mut [u8] {
     let mut len = 0usize;
@@ -86,8 +68,8 @@ extern "C" fn floor_hit(
             name,
             value.as_ptr(),
             VALUE_LEN,
-            PXAT.load(Relaxed),
-            instant(at),
+            retained::pxat(),
+            retained::instant(at),
         );
         raw::RedisModule_CloseKey.unwrap()(key);
         raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5);
@@ -100,8 +82,7 @@ extern "C" fn floor_hit(
 
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     unsafe {
-        let pxat = raw::RedisModule_CreateString.unwrap()(null_mut(), c"PXAT".as_ptr(), 4);
-        PXAT.store(pxat, Relaxed);
+        retained::init();
         let ok = raw::RedisModule_CreateCommand.unwrap()(
             ctx.ctx,
             c"floor.hit".as_ptr(),

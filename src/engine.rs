@@ -198,8 +198,13 @@ pub fn stats(
 
 /// The key's expiry: the latest instant any record still counts usage.
 pub fn expiry(value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
+    latest_end(&index(value)?, value, now)
+}
+
+/// The latest instant any of `records` (the index of `value`) counts usage.
+fn latest_end(records: &[Record], value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
     let mut end = None;
-    for r in index(value)?.as_slice() {
+    for r in records {
         end = end.max(r.usage_end(value, now)?);
     }
     Ok(end)
@@ -338,11 +343,7 @@ pub fn commit_indexed<B: ValueBuf>(
             records = reindex(t.bytes())?;
         }
     }
-    let mut end = None;
-    for r in records.iter() {
-        end = end.max(r.usage_end(t.bytes(), now)?);
-    }
-    end.ok_or(EngineError::NotState)
+    latest_end(&records, t.bytes(), now)?.ok_or(EngineError::NotState)
 }
 
 /// The index of a value the engine just wrote; an empty one has no records.

@@ -61,6 +61,17 @@ fn keys_on(topo: &Topology, port: u16, prefix: &str, n: usize) -> Vec<String> {
 }
 
 /// A hash tag (the text between braces) whose slot satisfies `pred`.
+/// One `1000000/h` spec per strategy on `{tag}:<strategy>`, then a `50/h`
+/// one on `{tag}:full` that fills up (all in the tag's slot).
+fn tagged_specs(tag: &str, strategies: &[&str]) -> Vec<HitSpec> {
+    let mut specs: Vec<HitSpec> = strategies
+        .iter()
+        .map(|s| HitSpec::new(&format!("{{{tag}}}:{s}"), "1000000/h", &["STRATEGY", s]))
+        .collect();
+    specs.push(HitSpec::new(&format!("{{{tag}}}:full"), "50/h", &[]));
+    specs
+}
+
 fn tag_where(prefix: &str, pred: impl Fn(u16) -> bool) -> String {
     (0..)
         .map(|i| format!("{prefix}{i}"))
@@ -516,29 +527,7 @@ fn resharding_under_use_keeps_counts_and_ttls() {
     const MOVE: usize = 300;
     let moved: HashSet<u16> = a.first_slots(MOVE).into_iter().collect();
     let tag = tag_where("mig:", |s| moved.contains(&s));
-    let mut specs = vec![
-        HitSpec::new(
-            &format!("{{{tag}}}:fixed"),
-            "1000000/h",
-            &["STRATEGY", "fixed"],
-        ),
-        HitSpec::new(
-            &format!("{{{tag}}}:moving"),
-            "1000000/h",
-            &["STRATEGY", "moving"],
-        ),
-        HitSpec::new(
-            &format!("{{{tag}}}:sliding"),
-            "1000000/h",
-            &["STRATEGY", "sliding"],
-        ),
-        HitSpec::new(
-            &format!("{{{tag}}}:gcra"),
-            "1000000/h",
-            &["STRATEGY", "gcra"],
-        ),
-        HitSpec::new(&format!("{{{tag}}}:full"), "50/h", &[]),
-    ];
+    let mut specs = tagged_specs(&tag, &["fixed", "moving", "sliding", "gcra"]);
     let plain: Vec<String> = (0..)
         .map(|i| format!("live:{i}"))
         .filter(|k| moved.contains(&slot_of(k)))
@@ -744,24 +733,7 @@ fn failover_under_use(kind: Failover) {
     let x = prims[0].clone();
     let r = topo.replicas_of(&x.id)[0].clone();
     let tag = tag_where("fo:", |s| x.owns(s));
-    let mut specs = vec![
-        HitSpec::new(
-            &format!("{{{tag}}}:fixed"),
-            "1000000/h",
-            &["STRATEGY", "fixed"],
-        ),
-        HitSpec::new(
-            &format!("{{{tag}}}:moving"),
-            "1000000/h",
-            &["STRATEGY", "moving"],
-        ),
-        HitSpec::new(
-            &format!("{{{tag}}}:sliding"),
-            "1000000/h",
-            &["STRATEGY", "sliding"],
-        ),
-        HitSpec::new(&format!("{{{tag}}}:full"), "50/h", &[]),
-    ];
+    let mut specs = tagged_specs(&tag, &["fixed", "moving", "sliding"]);
     for k in keys_on(&topo, x.port, "hot:", 2) {
         specs.push(HitSpec::new(&k, "1000000/h", &[]));
     }

@@ -150,21 +150,10 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         let small = current.is_none_or(|v| v.len() <= 128);
         let result = if small {
             let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
-            let old_len = current.map_or(0, <[u8]>::len);
             let mut t = Tracked::new(&mut copy);
             engine::commit_indexed(&mut t, records, req, now, config::max_log_bytes()).map(
                 |expire_at| {
-                    match t.span() {
-                        _ if old_len == 0 => key.set_whole(t.bytes(), expire_at),
-                        Some(span) if t.bytes().len() == old_len => {
-                            key.patch_in_place(t.bytes(), span);
-                            key.set_expire(expire_at);
-                        }
-                        _ => {
-                            key.rewrite(t.bytes());
-                            key.set_expire(expire_at);
-                        }
-                    }
+                    key.write(t.bytes(), expire_at);
                     key.replicate_whole(t.bytes(), expire_at);
                 },
             )
@@ -282,7 +271,7 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
                 Some(_) if t.span().is_none() && !t.shrunk() => {}
                 Some(expire_at) => {
                     bump(&COUNTERS.keys_written);
-                    key.set_whole(t.bytes(), expire_at);
+                    key.write(t.bytes(), expire_at);
                     key.replicate_whole(t.bytes(), expire_at);
                 }
             }

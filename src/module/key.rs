@@ -76,44 +76,27 @@ impl Key {
         }
     }
 
-    /// Replaces the whole value and sets its absolute expiry. The string
-    /// is created by `RedisModule_StringTruncate` on the emptied key: a raw
-    /// string of exactly this size, which later hits patch in place through
-    /// DMA without Redis having to convert it first.
-    pub fn set_whole(&mut self, value: &[u8], expire_at: u64) {
+    /// Makes the value `value` with absolute expiry `expire_at`. A new key
+    /// gets a raw string of exactly this size (`RedisModule_StringTruncate`
+    /// on the empty key), which later hits patch in place through DMA
+    /// without Redis converting it first; an existing string is resized in
+    /// place (the key and its TTL stay) and overwritten.
+    pub fn write(&mut self, value: &[u8], expire_at: u64) {
         self.modified = true;
-        unsafe {
-            if raw::RedisModule_KeyType.unwrap()(self.key) as isize
-                != raw::REDISMODULE_KEYTYPE_EMPTY
-            {
-                raw::RedisModule_DeleteKey.unwrap()(self.key);
-            }
-            raw::RedisModule_StringTruncate.unwrap()(self.key, value.len());
-        }
-        let mut buf = DmaBuf::new(self.key);
-        assert_eq!(buf.as_slice().len(), value.len(), "string create failed");
-        buf.as_mut_slice().copy_from_slice(value);
-        // A new key has no TTL: set it without reading it first.
-        unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64) };
-    }
-
-    /// Rewrites an existing string to `value`, of any length, keeping the
-    /// key and its TTL: growing goes through `StringTruncate`, which
-    /// reallocates the string in place instead of recreating the key.
-    pub fn rewrite(&mut self, value: &[u8]) {
-        self.modified = true;
+        let empty = unsafe {
+            raw::RedisModule_KeyType.unwrap()(self.key) as isize == raw::REDISMODULE_KEYTYPE_EMPTY
+        };
         let mut buf = DmaBuf::new(self.key);
         if buf.as_slice().len() != value.len() {
             buf.resize(value.len());
         }
         buf.as_mut_slice().copy_from_slice(value);
-    }
-
-    /// Overwrites `span` of an existing string of the same length.
-    pub fn patch_in_place(&mut self, value: &[u8], (a, b): (usize, usize)) {
-        self.modified = true;
-        let mut buf = DmaBuf::new(self.key);
-        buf.as_mut_slice()[a..b].copy_from_slice(&value[a..b]);
+        if empty {
+            // A new key has no TTL: set it without reading it first.
+            unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64) };
+        } else {
+            self.set_expire(expire_at);
+        }
     }
 
     /// Sets the key's absolute expiry (ms) unless it already is that;

@@ -50,22 +50,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// Absolute path of the module: `$RL_MODULE`, else
-/// `$CARGO_MANIFEST_DIR/target/release/libredis_ratelimit.so`.
-pub fn module_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("RL_MODULE") {
-        let p = PathBuf::from(p);
-        if p.is_absolute() {
-            return p;
-        }
-        return std::env::current_dir().unwrap().join(p);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_ratelimit.so")
-}
-
-fn redis_server_bin() -> String {
-    std::env::var("RL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
-}
+#[path = "../common/bins.rs"]
+mod bins;
+pub use bins::module_path;
+use bins::redis_server_bin;
 
 fn redis_cli_bin() -> String {
     std::env::var("RL_REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
