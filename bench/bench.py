@@ -310,11 +310,15 @@ def replay_args(argv, ident, t_shift):
 class Cell:
     """One peer of an interleaved group: a command (template) on a server."""
 
-    def __init__(self, label, kind, make_cmd, strategy=None):
+    def __init__(self, label, kind, make_cmd, strategy=None, keys=None):
         self.label = label
-        self.kind = kind  # incr | rl | limits | cell
+        self.kind = kind  # incr | rl | limits | floor | cell
         self.make_cmd = make_cmd  # ident -> argv
         self.strategy = strategy
+        self.keys = keys  # None: both key patterns; else only "hot" or "random"
+
+    def runs_on(self, keys):
+        return self.keys is None or self.keys == keys
 
 
 def hit_cells(limits_calls, rec_time):
@@ -336,6 +340,10 @@ def hit_cells(limits_calls, rec_time):
     if os.path.exists(FLOOR):
         cells.append(Cell("FLOOR.HIT (API calls only)", "floor",
                           lambda i: ["FLOOR.HIT", f"bench:floor:{i}"]))
+        # On the hot key all but the first hits of a window are denied: the
+        # floor of that path (first call admitted, then read-and-reply only).
+        cells.append(Cell("FLOOR.DENY (API calls only)", "floor",
+                          lambda i: ["FLOOR.DENY", f"bench:floordeny:{i}"], keys="hot"))
     if CELL:
         cells.append(Cell("CL.THROTTLE 99 100 60 1", "cell",
                           lambda i: ["CL.THROTTLE", f"bench:cell:{i}", "99", "100", "60", "1"]))
@@ -656,6 +664,7 @@ def summarize(raw, cells_hit, cells_read):
         def rounds_of(label):
             return raw["main"][(group, persist, keys, P, label)]
         incr = rounds_of("INCR")
+        cells = [c for c in cells if c.runs_on(keys)]
         per = {}
         for cell in cells:
             rs = rounds_of(cell.label)
@@ -701,8 +710,19 @@ def summarize(raw, cells_hit, cells_read):
                     row["vs_limits"] = vs
                     ok = vs >= factor
                     checks.append(f"{short}>={factor:.0f} {verdict(ok)}")
-                    targets.append((f"{what} ({where})", ok,
-                                    f"{vs:.1f}x cheaper (target >= {factor:.0f}x)"))
+                    detail = f"{vs:.1f}x cheaper (target >= {factor:.0f}x)"
+                    # What the API calls alone allow here: the peer against the
+                    # floor of this path (denied on the hot key, admitted on
+                    # random keys), in the same rounds.
+                    floor = next((c for c in cells if c.kind == "floor" and
+                                  c.label.startswith("FLOOR.DENY" if keys == "hot"
+                                                     else "FLOOR.HIT")), None)
+                    if peer.kind == "cell" and floor is not None:
+                        fr = rounds_of(floor.label)
+                        fv = med([q["usec_per_call"] / f["usec_per_call"]
+                                  for q, f in zip(pr, fr)])
+                        detail += f"; {floor.label.split()[0]} alone: {fv:.1f}x"
+                    targets.append((f"{what} ({where})", ok, detail))
             row["targets"] = "; ".join(checks)
             main.append(row)
     return main, targets
@@ -851,6 +871,8 @@ def main():
                 for keys in ("hot", "random"):
                     for P in (1, 16):
                         for cell in cells_hit:
+                            if not cell.runs_on(keys):
+                                continue
                             m = measure(by[persist], cell, keys, P)
                             raw["main"].setdefault(("hit", persist, keys, P, cell.label),
                                                    []).append(m)

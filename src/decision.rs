@@ -38,6 +38,19 @@ impl Reply {
     }
 }
 
+impl From<LimitEval> for Reply {
+    /// The reply when one limit decides alone (what [`combine`] gives for it).
+    fn from(e: LimitEval) -> Reply {
+        Reply {
+            allowed: e.allowed,
+            limit: e.limit,
+            remaining: e.remaining,
+            reset_after: e.reset_after,
+            retry_after: if e.allowed { 0 } else { e.retry_after },
+        }
+    }
+}
+
 /// Orders retry times so that "never" (-1) is the longest wait.
 fn wait_rank(retry_after: i64) -> u64 {
     if retry_after < 0 {

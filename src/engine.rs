@@ -76,6 +76,7 @@ pub fn evaluate_limit(
 }
 
 /// The new state of a fixed-size record, to be encoded after a hit.
+#[derive(Clone, Copy, Debug)]
 enum Small {
     Fixed(Fixed),
     Sliding(Sliding),
@@ -83,6 +84,15 @@ enum Small {
 }
 
 impl Small {
+    /// When this state stops counting usage, if it counts any at `now`.
+    fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
+        match self {
+            Small::Fixed(s) => Fixed::usage_end(Some(*s), w, now),
+            Small::Sliding(s) => Sliding::usage_end(Some(*s), w, now),
+            Small::Gcra(s) => Gcra::usage_end(Some(*s), now),
+        }
+    }
+
     fn encode(&self, out: &mut impl crate::codec::Sink) {
         match self {
             Small::Fixed(s) => s.encode(out),
@@ -130,28 +140,63 @@ pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, En
     decide_indexed(value, req, now).map(|(reply, _)| reply)
 }
 
-/// As [`decide`], also returning the value's record index, which
-/// [`commit_indexed`] takes so that a hit indexes the value once.
+/// What [`decide_indexed`] learned about a value, handed to
+/// [`commit_indexed`] so that a hit reads the value once: its record index
+/// and, for a single fixed-size limit, the state the hit stores.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    records: Records,
+    next: Option<Small>,
+}
+
+impl Plan {
+    fn of(records: Records) -> Plan {
+        Plan {
+            records,
+            next: None,
+        }
+    }
+}
+
+/// As [`decide`], also returning the [`Plan`] that [`commit_indexed`]
+/// takes.
 pub fn decide_indexed(
     value: Option<&[u8]>,
     req: &Request,
     now: u64,
-) -> Result<(Reply, Records), EngineError> {
+) -> Result<(Reply, Plan), EngineError> {
     check_clock(now)?;
+    if req.limits.len() == 1 {
+        let l = req.limits.get(0);
+        // The common case (a new key, or the one record this limit keeps):
+        // no general index to build, no second decode.
+        let single = match value {
+            None => Some((Records::empty(), None)),
+            Some(v) => record::single(v, req.strategy, l.window_ms)
+                .map(|(r, state)| (Records::one(r), Some(state))),
+        };
+        if let Some((records, state)) = single {
+            let (e, next) = judge(req, state, l, req.cost, now)?;
+            return Ok((Reply::from(e), Plan { records, next }));
+        }
+    }
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
     };
     if req.limits.len() == 1 {
         let e = evaluate_limit(value, &records, req, req.limits.get(0), req.cost, now)?;
-        return Ok((combine(std::iter::once(e)).expect("one limit"), records));
+        return Ok((
+            combine(std::iter::once(e)).expect("one limit"),
+            Plan::of(records),
+        ));
     }
     let mut evals = [None; crate::limit::MAX_LIMITS];
     for (i, l) in req.limits.as_slice().enumerate() {
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
     }
     let reply = combine(evals.iter().flatten().copied()).expect("at least one limit");
-    Ok((reply, records))
+    Ok((reply, Plan::of(records)))
 }
 
 /// One limit's line of RL.STATS.
@@ -249,7 +294,7 @@ pub fn commit_guarded<B: ValueBuf>(
 ) -> Result<u64, EngineError> {
     can_commit(t.bytes(), now)?;
     let records = reindex(t.bytes())?;
-    commit_indexed(t, records, req, now, max_log_bytes)
+    commit_indexed(t, Plan::of(records), req, now, max_log_bytes)
 }
 
 /// The checks made before any write: a storable clock, room to grow.
@@ -261,16 +306,21 @@ fn can_commit(value: &[u8], now: u64) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// As [`commit_guarded`], given the index of the value as it is now
-/// (`decide_indexed`'s, for the same bytes): the value is indexed again only
-/// after a record changed size (a splice moves the records after it).
+/// As [`commit_guarded`], given the plan `decide_indexed` made for the
+/// same bytes, request and `now`: the value is indexed again only after a
+/// record changed size (a splice moves the records after it), and a single
+/// fixed-size limit is not judged twice.
 pub fn commit_indexed<B: ValueBuf>(
     t: &mut Tracked<B>,
-    mut records: Records,
+    plan: Plan,
     req: &Request,
     now: u64,
     max_log_bytes: usize,
 ) -> Result<u64, EngineError> {
+    let Plan {
+        mut records,
+        mut next,
+    } = plan;
     can_commit(t.bytes(), now)?;
     debug_assert!(
         reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
@@ -292,24 +342,27 @@ pub fn commit_indexed<B: ValueBuf>(
     let named = |r: &Record| {
         r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
     };
-    if !records.iter().all(named) {
+    // When every record is one of these limits', each is rewritten below
+    // and the key's expiry is the latest end among the new fixed-size
+    // states: no record needs decoding again.
+    let all_named = records.iter().all(named);
+    if !all_named {
         let len = t.bytes().len();
         prune(t, now, named)?;
         if t.bytes().len() != len {
             records = reindex(t.bytes())?;
         }
     }
+    let ends_known = all_named && req.strategy != Strategy::MovingWindow;
+    let mut end = None;
     let mut fresh = Scratch::new();
-    for l in req.limits.as_slice() {
+    let n = req.limits.len();
+    for (i, l) in req.limits.as_slice().enumerate() {
         let w = l.window_ms;
         fresh.clear();
         let len = t.bytes().len();
         let rec = find(&records, req.strategy, w);
         record_prefix(&mut fresh, req.strategy, w);
-        let state = match rec {
-            Some(r) => Some(r.state(t.bytes())?),
-            None => None,
-        };
         match (req.strategy, rec) {
             (Strategy::MovingWindow, Some(r)) => {
                 moving::charge(t, r.body(), w, c, now)?;
@@ -325,10 +378,20 @@ pub fn commit_indexed<B: ValueBuf>(
                 t.splice(at..at, fresh.as_slice());
             }
             _ => {
-                judge(req, state, l, c, now)?
-                    .1
-                    .ok_or(EngineError::NotState)?
-                    .encode(&mut fresh);
+                let next = match next.take() {
+                    Some(s) if n == 1 => s,
+                    _ => {
+                        let state = match rec {
+                            Some(r) => Some(r.state(t.bytes())?),
+                            None => None,
+                        };
+                        judge(req, state, l, c, now)?
+                            .1
+                            .ok_or(EngineError::NotState)?
+                    }
+                };
+                end = end.max(next.usage_end(w, now));
+                next.encode(&mut fresh);
                 match rec {
                     Some(r) if t.bytes()[r.at()..r.end()] == *fresh.as_slice() => {}
                     Some(r) => t.splice(r.at()..r.end(), fresh.as_slice()),
@@ -339,9 +402,13 @@ pub fn commit_indexed<B: ValueBuf>(
                 }
             }
         }
-        if t.bytes().len() != len || rec.is_none() {
+        let last = i + 1 == n;
+        if (t.bytes().len() != len || rec.is_none()) && !(last && ends_known) {
             records = reindex(t.bytes())?;
         }
+    }
+    if ends_known {
+        return end.ok_or(EngineError::NotState);
     }
     latest_end(&records, t.bytes(), now)?.ok_or(EngineError::NotState)
 }

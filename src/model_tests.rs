@@ -367,16 +367,20 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
             let before = value.clone();
             let mut t = Tracked::new(&mut value);
             expire_at = engine::commit(&mut t, &req, now).unwrap();
-            // The module's path: the index `decide_indexed` made, handed to
+            // The module's path: the plan `decide_indexed` made (its index
+            // and, for one small limit, the judged state), handed to
             // `commit_indexed`, writes the same bytes and expiry.
-            let (_, records) =
+            let (_, plan) =
                 engine::decide_indexed((!before.is_empty()).then_some(&before[..]), &req, now)
                     .unwrap();
             let mut other = before.clone();
             let mut t2 = Tracked::new(&mut other);
             let e2 =
-                engine::commit_indexed(&mut t2, records, &req, now, engine::MAX_VALUE_LEN).unwrap();
+                engine::commit_indexed(&mut t2, plan, &req, now, engine::MAX_VALUE_LEN).unwrap();
             prop_assert_eq!((&other, e2), (&value, expire_at));
+            // The expiry commit computed from the states it wrote is the one
+            // read back from the value.
+            prop_assert_eq!(Some(expire_at), engine::expiry(&value, now).unwrap());
             if strategy != Strategy::Gcra {
                 prop_assert_eq!(
                     Some(expire_at),

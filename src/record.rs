@@ -184,6 +184,13 @@ impl Records {
         self.len += 1;
     }
 
+    /// The index of a value that holds just `r`.
+    pub fn one(r: Record) -> Records {
+        let mut out = Records::empty();
+        out.push(r);
+        out
+    }
+
     /// The records in value order.
     pub fn as_slice(&self) -> &[Record] {
         if self.len <= INLINE_RECORDS {
@@ -255,10 +262,132 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
     Ok(out)
 }
 
+/// The common case, read without building the general index: a value
+/// that is exactly one fixed-size record (fixed window, sliding window
+/// counter or GCRA) of strategy `s` and window `window_ms`, with its state.
+/// `None` for any other value, which [`index`] then reads (and rejects if
+/// malformed): for a value this accepts, `index` gives exactly this record.
+pub fn single(value: &[u8], s: Strategy, window_ms: u64) -> Option<(Record, State<'_>)> {
+    if value.first() != Some(&tag(s)) {
+        return None;
+    }
+    let mut pos = 1;
+    if get_varint(value, &mut pos)? != window_ms || !(1..=MAX_WINDOW_MS).contains(&window_ms) {
+        return None;
+    }
+    let body = pos;
+    let rest = &value[body..];
+    let mut len = 0;
+    let state = match s {
+        Strategy::FixedWindow => State::Fixed(Fixed::decode(rest, &mut len)?),
+        Strategy::SlidingWindowCounter => State::Sliding(Sliding::decode(rest, &mut len)?),
+        Strategy::Gcra => State::Gcra(Gcra::decode(rest, &mut len)?),
+        Strategy::MovingWindow => return None,
+    };
+    if len != rest.len() {
+        return None;
+    }
+    let record = Record {
+        strategy: s,
+        window_ms,
+        at: 0,
+        body: u32::try_from(body).ok()?,
+        end: u32::try_from(value.len()).ok()?,
+    };
+    Some((record, state))
+}
+
 /// The record for (strategy, window), if the value holds one.
 pub fn find(records: &[Record], s: Strategy, window_ms: u64) -> Option<Record> {
     records
         .iter()
         .copied()
         .find(|r| r.strategy == s && r.window_ms == window_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::Strategy;
+    use proptest::prelude::{Just, any, prop_assert, prop_assert_eq, prop_oneof, proptest};
+
+    /// A value whose first record is a fixed-size record of `s` (its body
+    /// from `nums`, which may be out of range), then `tail` bytes.
+    fn value(s: Strategy, window: u64, nums: [u64; 4], tail: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        record_prefix(&mut v, s, window);
+        match s {
+            Strategy::FixedWindow => Fixed {
+                start: nums[0] & 0xFFFF_FFFF_FFFF,
+                used: nums[1],
+            }
+            .encode(&mut v),
+            Strategy::SlidingWindowCounter => Sliding {
+                start: nums[0] & 0xFFFF_FFFF_FFFF,
+                cur: nums[1],
+                prev: nums[2],
+            }
+            .encode(&mut v),
+            Strategy::Gcra => Gcra {
+                ms: nums[0] & 0xFFFF_FFFF_FFFF,
+                num: nums[1],
+                den: nums[3],
+            }
+            .encode(&mut v),
+            Strategy::MovingWindow => {}
+        }
+        v.extend_from_slice(tail);
+        v
+    }
+
+    proptest! {
+        /// `single` accepts exactly the values `index` reads as that one
+        /// record, with the same offsets and state.
+        #[test]
+        fn single_agrees_with_index(
+            s in prop_oneof![
+                Just(Strategy::FixedWindow),
+                Just(Strategy::SlidingWindowCounter),
+                Just(Strategy::Gcra),
+            ],
+            asked in prop_oneof![Just(Strategy::FixedWindow), Just(Strategy::Gcra), Just(Strategy::MovingWindow)],
+            window in prop_oneof![Just(1000u64), 0u64..3, 1u64..=MAX_WINDOW_MS + 2],
+            asked_window in prop_oneof![Just(1000u64), 0u64..3],
+            time in any::<u64>(),
+            small in [0u64..20, 0u64..20, 0u64..20],
+            tail in proptest::collection::vec(any::<u8>(), 0..12),
+            with_tail in any::<bool>(),
+            cut in 0usize..4,
+        ) {
+            let nums = [time, small[0], small[1], small[2]];
+            let tail = if with_tail { &tail[..] } else { &[][..] };
+            let mut v = value(s, window, nums, tail);
+            if cut > 0 && tail.is_empty() {
+                v.truncate(v.len().saturating_sub(cut));
+            }
+            for (ask, w) in [(s, window), (asked, asked_window), (s, asked_window)] {
+                let fast = single(&v, ask, w);
+                let general = index(&v)
+                    .ok()
+                    .filter(|r| r.len() == 1 && r[0].strategy == ask && r[0].window_ms == w);
+                match (fast, general) {
+                    (Some((r, state)), Some(rs)) => {
+                        prop_assert_eq!(r, rs[0]);
+                        prop_assert_eq!(
+                            format!("{:?}", state),
+                            format!("{:?}", rs[0].state(&v).unwrap())
+                        );
+                    }
+                    (None, None) => {}
+                    (fast, general) => prop_assert!(
+                        false,
+                        "single {:?} but index {:?} for {:?}",
+                        fast.map(|f| f.0),
+                        general,
+                        v
+                    ),
+                }
+            }
+        }
+    }
 }

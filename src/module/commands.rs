@@ -142,7 +142,7 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         Content::Str(v) => Some(v),
         Content::Other => return reply::wrongtype(ctx),
     };
-    let (decision, records) = match engine::decide_indexed(current, req, now) {
+    let (decision, plan) = match engine::decide_indexed(current, req, now) {
         Ok(d) => d,
         Err(e) => return engine_error(ctx, e),
     };
@@ -151,7 +151,7 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         let result = if small {
             let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
             let mut t = Tracked::new(&mut copy);
-            engine::commit_indexed(&mut t, records, req, now, config::max_log_bytes()).map(
+            engine::commit_indexed(&mut t, plan, req, now, config::max_log_bytes()).map(
                 |expire_at| {
                     key.write(t.bytes(), expire_at);
                     key.replicate_whole(t.bytes(), expire_at);
@@ -160,8 +160,7 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         } else {
             let mut dma = key.dma();
             let mut t = Tracked::new(&mut dma);
-            let committed =
-                engine::commit_indexed(&mut t, records, req, now, config::max_log_bytes());
+            let committed = engine::commit_indexed(&mut t, plan, req, now, config::max_log_bytes());
             if t.span().is_some() || t.shrunk() {
                 key.mark_modified();
             }

@@ -83,20 +83,14 @@ impl Key {
     /// place (the key and its TTL stay) and overwritten.
     pub fn write(&mut self, value: &[u8], expire_at: u64) {
         self.modified = true;
-        let empty = unsafe {
-            raw::RedisModule_KeyType.unwrap()(self.key) as isize == raw::REDISMODULE_KEYTYPE_EMPTY
-        };
         let mut buf = DmaBuf::new(self.key);
         if buf.as_slice().len() != value.len() {
             buf.resize(value.len());
         }
         buf.as_mut_slice().copy_from_slice(value);
-        if empty {
-            // A new key has no TTL: set it without reading it first.
-            unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64) };
-        } else {
-            self.set_expire(expire_at);
-        }
+        // Set, not compared first: reading the TTL costs what setting it
+        // does, and most writes move it (every GCRA hit, every new window).
+        unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, expire_at as i64) };
     }
 
     /// Sets the key's absolute expiry (ms) unless it already is that;
