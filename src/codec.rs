@@ -96,7 +96,19 @@ pub fn varint_len(v: u64) -> usize {
 
 /// Reads a varint at `*pos`, advancing it. Rejects overlong encodings so
 /// every value has exactly one encoding (equal state means equal bytes).
+#[inline]
 pub fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // One byte (counts, small numbers) is the common case.
+    if let Some(&b) = buf.get(*pos)
+        && b < 0x80
+    {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    get_varint_long(buf, pos)
+}
+
+fn get_varint_long(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v: u64 = 0;
     for i in 0..10 {
         let b = *buf.get(*pos + i)?;
@@ -127,6 +139,7 @@ pub fn set_fixed(buf: &mut [u8], pos: usize, v: u64, width: usize) {
 }
 
 /// Reads `width` little-endian bytes at `*pos`, advancing it.
+#[inline]
 pub fn get_fixed(buf: &[u8], pos: &mut usize, width: usize) -> Option<u64> {
     let bytes = buf.get(*pos..pos.checked_add(width)?)?;
     let mut le = [0u8; 8];

@@ -34,6 +34,10 @@ impl Gcra {
     /// The TAT in units of 1/l ms, rounded up when the stored fraction has
     /// another denominator (a later TAT only ever denies more).
     fn tat_units(&self, l: u64) -> u128 {
+        if self.den == l {
+            // Written under this amount (the usual case): already in 1/l ms.
+            return self.ms as u128 * l as u128 + self.num as u128;
+        }
         let exact = self.ms as u128 * self.den as u128 + self.num as u128;
         (exact * l as u128).div_ceil(self.den as u128)
     }
@@ -68,8 +72,8 @@ impl Gcra {
         let ahead = tat.saturating_sub(now_u); // TAT - now, in 1/l ms
         let capacity = b as u128 * wu; // B * T
         let new_ahead = ahead + c as u128 * wu;
-        let remaining = |ahead: u128| (capacity.saturating_sub(ahead) / wu) as u64;
-        let ms_up = |units: u128| units.div_ceil(lu) as u64;
+        let remaining = |ahead: u128| div(capacity.saturating_sub(ahead), wu, false) as u64;
+        let ms_up = |units: u128| div(units, lu, true) as u64;
         if new_ahead <= capacity {
             let eval = LimitEval {
                 allowed: true,
@@ -95,6 +99,16 @@ impl Gcra {
             };
             (eval, None)
         }
+    }
+}
+
+/// `a / b` (rounded up if `up`; `b > 0`), with 64-bit division when both
+/// fit, the usual case, which is several times cheaper than a 128-bit one.
+fn div(a: u128, b: u128, up: bool) -> u128 {
+    match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) => u128::from(if up { a.div_ceil(b) } else { a / b }),
+        _ if up => a.div_ceil(b),
+        _ => a / b,
     }
 }
 
@@ -163,6 +177,23 @@ mod tests {
             }
         }
         assert_eq!(admitted, 7 + 999 * 7 / 10);
+    }
+
+    #[test]
+    fn division_matches_u128_on_both_sides_of_64_bits() {
+        let big = u64::MAX as u128;
+        for (a, b) in [
+            (7, 2),
+            (6, 3),
+            (0, 5),
+            (big, 3),
+            (big + 1, 3),
+            (big * 5 + 2, big + 1),
+            (big * 5, 7),
+        ] {
+            assert_eq!(div(a, b, false), a / b);
+            assert_eq!(div(a, b, true), a.div_ceil(b));
+        }
     }
 
     #[test]

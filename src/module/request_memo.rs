@@ -69,15 +69,20 @@ struct Memo {
     req: Option<Request>,
 }
 
-thread_local! {
-    static MEMO: RefCell<Memo> = const {
-        RefCell::new(Memo {
-            key: [0; KEY_MAX],
-            key_len: 0,
-            req: None,
-        })
-    };
-}
+/// The memo, shared by the commands. Redis runs commands one at a time,
+/// holding its global lock (on the main thread, or on a module thread that
+/// locked it for `RM_Call`), so accesses never overlap; the `RefCell` still
+/// guards against a command re-entering the memo.
+struct Shared(RefCell<Memo>);
+
+// SAFETY: see above: every access happens while Redis' global lock is held.
+unsafe impl Sync for Shared {}
+
+static MEMO: Shared = Shared(RefCell::new(Memo {
+    key: [0; KEY_MAX],
+    key_len: 0,
+    req: None,
+}));
 
 /// Runs `f` with the request parsed last time for exactly these words, by
 /// reference (no copy of the request); gives `f` back when there is none.
@@ -86,16 +91,14 @@ pub fn with<F: FnOnce(&Request)>(key: &MemoKey, f: F) -> Result<(), F> {
     let Some(k) = key.as_slice() else {
         return Err(f);
     };
-    MEMO.with(|m| {
-        let m = m.borrow();
-        match &m.req {
-            Some(req) if &m.key[..m.key_len] == k => {
-                f(req);
-                Ok(())
-            }
-            _ => Err(f),
+    let m = MEMO.0.borrow();
+    match &m.req {
+        Some(req) if &m.key[..m.key_len] == k => {
+            f(req);
+            Ok(())
         }
-    })
+        _ => Err(f),
+    }
 }
 
 /// Remembers `req` as the parse of these words (skipped if the memo is in
@@ -104,11 +107,9 @@ pub fn put(key: &MemoKey, req: &Request) {
     let Some(k) = key.as_slice() else {
         return;
     };
-    MEMO.with(|m| {
-        if let Ok(mut m) = m.try_borrow_mut() {
-            m.key[..k.len()].copy_from_slice(k);
-            m.key_len = k.len();
-            m.req = Some(*req);
-        }
-    });
+    if let Ok(mut m) = MEMO.0.try_borrow_mut() {
+        m.key[..k.len()].copy_from_slice(k);
+        m.key_len = k.len();
+        m.req = Some(*req);
+    }
 }
