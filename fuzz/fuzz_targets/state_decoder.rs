@@ -20,7 +20,9 @@
 //! <= limit, retry 0 iff admitted, -1 iff COST exceeds a limit); when
 //! `decide` admits a hit, `commit` succeeds (a failure there would leave a
 //! half-written value on the module's in-place path), leaves a value that
-//! decodes, an expiry after `now` and dirty ranges inside the value; with a
+//! decodes, an expiry after `now` (the one the value implies) and dirty
+//! ranges inside the value, and the module's `decide_indexed` +
+//! `commit_indexed` writes exactly what `commit` writes; with a
 //! small log-size guard (`commit_guarded`) a refusal changes nothing;
 //! RL.CLEAR with limits leaves a decodable value or none.
 #![no_main]
@@ -179,6 +181,17 @@ fuzz_target!(|data: &[u8]| {
         index(&after).is_ok(),
         "commit left a value that does not decode"
     );
+    // The module's own path: the plan `decide_indexed` made, handed to
+    // `commit_indexed`, writes the same bytes and expiry, and that expiry is
+    // the one the written value implies.
+    let (_, plan) = engine::decide_indexed(Some(value), &req, now)
+        .unwrap_or_else(|e| panic!("decide admitted, decide_indexed failed: {e:?}"));
+    let mut other = value.to_vec();
+    let mut t = Tracked::new(&mut other);
+    let e2 = engine::commit_indexed(&mut t, plan, &req, now, engine::MAX_VALUE_LEN)
+        .unwrap_or_else(|e| panic!("decide admitted but commit_indexed failed: {e:?}"));
+    assert_eq!((&other, e2), (&after, expire_at), "commit_indexed differs");
+    assert_eq!(engine::expiry(&after, now), Ok(Some(expire_at)));
     let mut peek = req;
     peek.cost = 0;
     let _ = engine::decide(Some(&after), &peek, now2);
