@@ -51,6 +51,53 @@ fn ttl_always_set_and_matches_reset() {
 }
 
 #[test]
+fn an_admitted_hit_restores_a_ttl_someone_changed() {
+    // The module sets the TTL on every write (small values without reading
+    // it first; large logs after comparing it): a PERSIST or a far PEXPIRE
+    // by someone else lasts only until the next admitted hit.
+    let s = Server::start();
+    let mut c = s.conn();
+    for (strategy, limit, fill) in [
+        ("fixed", "1000/m", 1),
+        ("sliding", "1000/m", 1),
+        ("gcra", "1000/m", 1),
+        ("moving", "1000/m", 1),
+        // > 128 bytes: patched in place through DMA, not rewritten whole.
+        ("moving", "1000/m", 200),
+    ] {
+        let key = format!("k-{strategy}-{fill}");
+        let o = ["STRATEGY", strategy];
+        for _ in 0..fill {
+            hit(&mut c, &key, limit, &o);
+        }
+        if fill > 1 {
+            let len: i64 = redis::cmd("STRLEN").arg(&key).query(&mut c).unwrap();
+            assert!(len > 128, "{key}: {len} bytes, not a large log");
+        }
+        let _: i64 = redis::cmd("PERSIST").arg(&key).query(&mut c).unwrap();
+        assert_eq!(pttl(&mut c, &key), -1, "{key}: PERSIST did not apply");
+        let r = hit(&mut c, &key, limit, &o);
+        assert_eq!(r[0], 1, "{key}: {r:?}");
+        let t = pttl(&mut c, &key);
+        assert!(
+            t > 0 && t <= 2 * MINUTE,
+            "{key}: PTTL {t} after PERSIST and a hit"
+        );
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(&key)
+            .arg(10 * DAY)
+            .query(&mut c)
+            .unwrap();
+        hit(&mut c, &key, limit, &o);
+        let t = pttl(&mut c, &key);
+        assert!(
+            t > 0 && t <= 2 * MINUTE,
+            "{key}: PTTL {t} after PEXPIRE 10 d and a hit"
+        );
+    }
+}
+
+#[test]
 fn ttl_covers_the_longest_limit() {
     let s = Server::start();
     let mut c = s.conn();
