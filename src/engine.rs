@@ -68,11 +68,21 @@ pub fn evaluate_limit(
     c: u64,
     now: u64,
 ) -> Result<LimitEval, EngineError> {
-    let state = match find(records, req.strategy, l.window_ms) {
+    Ok(judge(req, limit_state(value, records, req, l)?, l, c, now)?.0)
+}
+
+/// The decoded state that `records` (the index of `value`) hold for limit
+/// `l` of `req`; `None` when it has none yet.
+fn limit_state<'a>(
+    value: &'a [u8],
+    records: &[Record],
+    req: &Request,
+    l: &Limit,
+) -> Result<Option<State<'a>>, EngineError> {
+    Ok(match find(records, req.strategy, l.window_ms) {
         Some(r) => Some(r.state(value)?),
         None => None,
-    };
-    Ok(judge(req, state, l, c, now)?.0)
+    })
 }
 
 /// The new state of a fixed-size record, to be encoded after a hit.
@@ -167,30 +177,28 @@ pub fn decide_indexed(
 ) -> Result<(Reply, Plan), EngineError> {
     check_clock(now)?;
     if req.limits.len() == 1 {
+        // One limit: judged once, its new state handed to commit. The common
+        // value (a new key, or just the one record this limit keeps) is read
+        // without building the general index.
         let l = req.limits.get(0);
-        // The common case (a new key, or the one record this limit keeps):
-        // no general index to build, no second decode.
-        let single = match value {
-            None => Some((Records::empty(), None)),
-            Some(v) => record::single(v, req.strategy, l.window_ms)
-                .map(|(r, state)| (Records::one(r), Some(state))),
+        let (records, state) = match value {
+            None => (Records::empty(), None),
+            Some(v) => match record::single(v, req.strategy, l.window_ms) {
+                Some((r, state)) => (Records::one(r), Some(state)),
+                None => {
+                    let records = index(v)?;
+                    let state = limit_state(v, &records, req, l)?;
+                    (records, state)
+                }
+            },
         };
-        if let Some((records, state)) = single {
-            let (e, next) = judge(req, state, l, req.cost, now)?;
-            return Ok((Reply::from(e), Plan { records, next }));
-        }
+        let (e, next) = judge(req, state, l, req.cost, now)?;
+        return Ok((Reply::from(e), Plan { records, next }));
     }
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
     };
-    if req.limits.len() == 1 {
-        let e = evaluate_limit(value, &records, req, req.limits.get(0), req.cost, now)?;
-        return Ok((
-            combine(std::iter::once(e)).expect("one limit"),
-            Plan::of(records),
-        ));
-    }
     let mut evals = [None; crate::limit::MAX_LIMITS];
     for (i, l) in req.limits.as_slice().enumerate() {
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
@@ -227,8 +235,10 @@ pub fn stats(
     req.limits
         .as_slice()
         .map(|l| {
-            let now_state = evaluate_limit(value, &records, req, l, 0, now)?;
-            let one = evaluate_limit(value, &records, req, l, 1, now)?;
+            // One decode; judged as it is (cost 0) and for one more hit.
+            let state = limit_state(value, &records, req, l)?;
+            let now_state = judge(req, state, l, 0, now)?.0;
+            let one = judge(req, state, l, 1, now)?.0;
             Ok(LimitStats {
                 limit: now_state.limit,
                 window_ms: l.window_ms,

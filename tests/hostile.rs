@@ -774,19 +774,7 @@ fn check(args: &[Vec<u8>], reply: &Reply, e: &Expect) {
                     }
                 }
                 names.sort();
-                assert_eq!(
-                    names,
-                    [
-                        "limit",
-                        "remaining",
-                        "reset_after_ms",
-                        "retry_after_ms",
-                        "strategy",
-                        "window_ms"
-                    ],
-                    "{}",
-                    shown()
-                );
+                assert_eq!(names, common::STAT_NAMES, "{}", shown());
             }
         }
         "RL.CLEAR" => {

@@ -499,20 +499,22 @@ pub fn stat_fields(v: &Value) -> Vec<(String, Value)> {
     }
 }
 
+/// The field names of one RL.STATS entry, sorted.
+pub const STAT_NAMES: [&str; 6] = [
+    "limit",
+    "remaining",
+    "reset_after_ms",
+    "retry_after_ms",
+    "strategy",
+    "window_ms",
+];
+
 pub fn stat_from(v: &Value) -> Stat {
     let fields = stat_fields(v);
     let mut names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
     names.sort();
     assert_eq!(
-        names,
-        vec![
-            "limit",
-            "remaining",
-            "reset_after_ms",
-            "retry_after_ms",
-            "strategy",
-            "window_ms"
-        ],
+        names, STAT_NAMES,
         "RL.STATS entry has the wrong set of names: {v:?}"
     );
     let get = |n: &str| fields.iter().find(|(k, _)| k == n).unwrap().1.clone();

@@ -42,21 +42,16 @@ def stop_pid(proc: subprocess.Popen, timeout: float = 10.0, group: bool = False)
     made one for it)."""
     if proc.poll() is not None:
         return
+    send = os.killpg if group else os.kill
     try:
-        if group:
-            os.killpg(proc.pid, signal.SIGTERM)
-        else:
-            os.kill(proc.pid, signal.SIGTERM)
+        send(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         try:
-            if group:
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                os.kill(proc.pid, signal.SIGKILL)
+            send(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         proc.wait(5)

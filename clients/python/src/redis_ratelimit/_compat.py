@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Tuple, Union
 
 from ._core import MODULE_MISSING_HINT, ModuleNotLoadedError, module_missing
 
@@ -39,6 +39,25 @@ def item_limit(item: "RateLimitItem") -> Optional[str]:
 def item_key(prefix: str, item: "RateLimitItem", identifiers: Tuple[Any, ...]) -> str:
     k = item.key_for(*identifiers)
     return f"{prefix}:{k}" if prefix else k
+
+
+class _StrategyBase:
+    """The constructor and arguments shared by the sync and asyncio
+    ``RateLimiter`` of the strategies modules (which add the calls)."""
+
+    STRATEGY: ClassVar[str] = "fixed-window"
+    _ASYNC: ClassVar[bool] = False
+
+    def __init__(self, storage: Any, *, key_prefix: Optional[str] = None) -> None:
+        self.storage = storage
+        self.client, prefix = resolve_client(storage, asyncio=self._ASYNC)
+        self.key_prefix = prefix if key_prefix is None else key_prefix
+        self.burst: Optional[int] = None
+
+    def _args(
+        self, cmd: str, item: "RateLimitItem", identifiers: Any, cost: Optional[int]
+    ) -> Optional[List[Union[str, int]]]:
+        return item_args(cmd, self.key_prefix, self.STRATEGY, item, identifiers, cost, self.burst)
 
 
 def item_args(

@@ -394,6 +394,49 @@ class _Config:
         )
 
 
+class _LimiterBase:
+    """The constructor and accessors of RateLimiter and AsyncRateLimiter,
+    which add the calls (blocking or awaited) on their own client type."""
+
+    def __init__(
+        self,
+        client: Any,
+        limits: str,
+        strategy: str = "fixed-window",
+        prefix: str = "rl",
+        *,
+        burst: Optional[int] = None,
+        on_error: OnError = "raise",
+        error_retry_after: float = 1.0,
+    ) -> None:
+        self.client = client
+        self._cfg = _Config(limits, strategy, prefix, burst, on_error, error_retry_after)
+
+    @property
+    def limits(self) -> str:
+        return self._cfg.limits
+
+    @property
+    def strategy(self) -> str:
+        return self._cfg.strategy
+
+    @property
+    def prefix(self) -> str:
+        return self._cfg.prefix
+
+    @property
+    def burst(self) -> Optional[int]:
+        return self._cfg.burst
+
+    @property
+    def on_error(self) -> OnError:
+        return self._cfg.on_error
+
+    def redis_key(self, key: str) -> str:
+        """The Redis key that holds the state of ``key``."""
+        return self._cfg.key(key)
+
+
 def module_missing(exc: BaseException) -> bool:
     msg = str(exc).lower()
     return "unknown command" in msg and "rl." in msg

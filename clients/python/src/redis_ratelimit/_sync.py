@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,9 +13,8 @@ from ._core import (
     MODULE_MISSING_HINT,
     LimitStats,
     ModuleNotLoadedError,
-    OnError,
     RateLimitResult,
-    _Config,
+    _LimiterBase,
     decode_result,
     decode_stats,
     module_missing,
@@ -26,7 +25,7 @@ __all__ = ["RateLimiter"]
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
-class RateLimiter:
+class RateLimiter(_LimiterBase):
     """Rate limits kept by the redis-ratelimit module, one round trip a call.
 
     ``RateLimiter(client, "10/s;1000/day", strategy="moving-window", prefix="rl")``
@@ -44,43 +43,7 @@ class RateLimiter:
       logger ``redis_ratelimit`` each time.
     """
 
-    def __init__(
-        self,
-        client: "redis.Redis",
-        limits: str,
-        strategy: str = "fixed-window",
-        prefix: str = "rl",
-        *,
-        burst: Optional[int] = None,
-        on_error: OnError = "raise",
-        error_retry_after: float = 1.0,
-    ) -> None:
-        self.client = client
-        self._cfg = _Config(limits, strategy, prefix, burst, on_error, error_retry_after)
-
-    @property
-    def limits(self) -> str:
-        return self._cfg.limits
-
-    @property
-    def strategy(self) -> str:
-        return self._cfg.strategy
-
-    @property
-    def prefix(self) -> str:
-        return self._cfg.prefix
-
-    @property
-    def burst(self) -> Optional[int]:
-        return self._cfg.burst
-
-    @property
-    def on_error(self) -> OnError:
-        return self._cfg.on_error
-
-    def redis_key(self, key: str) -> str:
-        """The Redis key that holds the state of ``key``."""
-        return self._cfg.key(key)
+    client: "redis.Redis"
 
     def _call(self, args: List[Any]) -> Any:
         try:

@@ -23,11 +23,11 @@ amount is simply denied.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
 from redis.exceptions import ResponseError
 
-from ._compat import WindowStats, check_module, item_args, item_key, resolve_client
+from ._compat import WindowStats, _StrategyBase, check_module, item_key
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -43,20 +43,13 @@ __all__ = [
 ]
 
 
-class RateLimiter:
+class RateLimiter(_StrategyBase):
     """Base class with the method names and arguments of ``limits.strategies.RateLimiter``."""
 
-    STRATEGY: ClassVar[str] = "fixed-window"
-
-    def __init__(self, storage: Any, *, key_prefix: Optional[str] = None) -> None:
-        self.storage = storage
-        self.client, prefix = resolve_client(storage, asyncio=False)
-        self.key_prefix = prefix if key_prefix is None else key_prefix
-        self.burst: Optional[int] = None
+    _ASYNC = False
 
     def _run(self, cmd: str, item: "RateLimitItem", identifiers: Any, cost: Optional[int]) -> Any:
-        args = item_args(cmd, self.key_prefix, self.STRATEGY, item, identifiers, cost,
-                         None if cmd == "RL.CLEAR" else self.burst)
+        args = self._args(cmd, item, identifiers, cost)
         if args is None:
             return None
         try:

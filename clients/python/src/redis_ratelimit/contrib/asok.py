@@ -149,6 +149,13 @@ def _add_headers(request: Any, result: RateLimitResult) -> None:
         headers.extend(result.headers().items())
 
 
+def _charge(request: Any, limiter: RateLimiter, key: str, cost: int) -> RateLimitResult:
+    """Charge ``key`` and put the rate-limit headers on ``request``'s response."""
+    result = limiter.hit(key, cost)
+    _add_headers(request, result)
+    return result
+
+
 def _too_many(request: Any, result: RateLimitResult) -> Any:
     """The 429 response, the way Asok's own limiter renders it."""
     retry = result.headers().get("Retry-After", "")
@@ -214,8 +221,7 @@ class RateLimitMiddleware:
         key = self.key_func(request)
         if key is None:
             return next(request)
-        result = self.limiter.hit(key, self.cost)
-        _add_headers(request, result)
+        result = _charge(request, self.limiter, key, self.cost)
         if not result.allowed:
             return _too_many(request, result)
         return next(request)
@@ -249,8 +255,7 @@ def rate_limit(
             key = kf(request)
             if key is None:
                 return fn(request, *args, **kwargs)
-            result = lazy.get().hit(key, cost)
-            _add_headers(request, result)
+            result = _charge(request, lazy.get(), key, cost)
             if not result.allowed:
                 return _too_many(request, result)
             return fn(request, *args, **kwargs)
@@ -290,8 +295,7 @@ def check(
         lazy = _check_cache.get(ck)
         if lazy is None:
             lazy = _check_cache[ck] = _Lazy(text, strategy, prefix, route, client, burst, on_error)
-    result = lazy.get().hit(key if key is not None else client_ip(request), cost)
-    _add_headers(request, result)
+    result = _charge(request, lazy.get(), key if key is not None else client_ip(request), cost)
     if not result.allowed:
         raise _exceeded(result)
     return result
