@@ -2,10 +2,14 @@
 //! flags, key specs (read-write or read-only) and argument docs.
 
 use redis_module::raw;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 
 use super::commands::{self, guarded};
+use super::server::{ACL_CATEGORY, Features};
+
+const WRITE: &CStr = c"write";
+const READ: &CStr = c"read";
 
 type Handler = fn(*mut raw::RedisModuleCtx, &[*mut raw::RedisModuleString]);
 
@@ -77,6 +81,9 @@ struct Spec {
     name: &'static str,
     handler: raw::RedisModuleCmdFunc,
     flags: &'static str,
+    /// The built-in ACL category (`write` or `read`), set where the server
+    /// supports module command categories, with `@ratelimit` beside it.
+    acl: &'static CStr,
     arity: c_int,
     summary: &'static str,
     complexity: &'static str,
@@ -107,6 +114,7 @@ fn specs() -> Vec<Spec> {
             name: "rl.hit",
             handler: Some(rl_hit),
             flags: "write deny-oom",
+            acl: WRITE,
             arity: -3,
             summary: "Consumes COST from every limit at once if all admit it; replies allowed, limit, remaining, reset_after_ms, retry_after_ms.",
             complexity: "O(N) for N limits; moving window: O(1) amortized per limit (O(C) to compute the wait of a denied hit of cost C)",
@@ -117,6 +125,7 @@ fn specs() -> Vec<Spec> {
             name: "rl.test",
             handler: Some(rl_test),
             flags: "readonly",
+            acl: READ,
             arity: -3,
             summary: "Replies what RL.HIT would reply now, without consuming anything.",
             complexity: "O(N) for N limits; moving window: O(E) for E log entries expired since the last write",
@@ -127,6 +136,7 @@ fn specs() -> Vec<Spec> {
             name: "rl.stats",
             handler: Some(rl_stats),
             flags: "readonly",
+            acl: READ,
             arity: -3,
             summary: "Replies one map per limit: limit, window_ms, strategy, remaining, reset_after_ms, retry_after_ms.",
             complexity: "O(N) for N limits; moving window: O(E) for E log entries expired since the last write",
@@ -137,6 +147,7 @@ fn specs() -> Vec<Spec> {
             name: "rl.clear",
             handler: Some(rl_clear),
             flags: "write",
+            acl: WRITE,
             arity: -2,
             summary: "Removes all rate-limit state at the key, or only that of the given limits.",
             complexity: "O(1) for the whole key; O(S) with limits, S the size of the key's state",
@@ -202,8 +213,9 @@ fn choices(keep: &mut Keep, words: &[&str]) -> *mut raw::RedisModuleCommandArg {
     keep.args(v)
 }
 
-/// Creates the four commands and declares their metadata.
-pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
+/// Creates the four commands and declares their metadata and, where the
+/// server has them (`features`), their ACL categories.
+pub fn register_all(ctx: *mut raw::RedisModuleCtx, features: Features) -> Result<(), String> {
     for spec in specs() {
         let name = CString::new(spec.name).expect("name");
         let flags = CString::new(spec.flags).expect("flags");
@@ -224,11 +236,14 @@ pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         let (Some(get), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {
             raw::RedisModule_SetCommandInfo
         }) else {
-            continue;
+            return Err("the server lacks RedisModule_SetCommandInfo (Redis 7.0+ has it)".into());
         };
         let cmd = unsafe { get(ctx, name.as_ptr()) };
         if cmd.is_null() {
             return Err(format!("cannot find command {}", spec.name));
+        }
+        if features.acl_categories {
+            set_categories(cmd, &spec, features.module_category)?;
         }
         // Redis copies the info; `keep` owns what it points to until then.
         let mut keep = Keep::default();
@@ -236,6 +251,25 @@ pub fn register_all(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         if unsafe { set_info(cmd, &info) } != raw::REDISMODULE_OK as c_int {
             return Err(format!("cannot set command info of {}", spec.name));
         }
+    }
+    Ok(())
+}
+
+/// `@write` or `@read`, and `@ratelimit` when the module added it.
+fn set_categories(
+    cmd: *mut raw::RedisModuleCommand,
+    spec: &Spec,
+    module_category: bool,
+) -> Result<(), String> {
+    let mut categories = spec.acl.to_bytes().to_vec();
+    if module_category {
+        categories.push(b' ');
+        categories.extend_from_slice(ACL_CATEGORY.to_bytes());
+    }
+    let categories = CString::new(categories).expect("no NUL in categories");
+    let set = unsafe { raw::RedisModule_SetCommandACLCategories.unwrap() };
+    if unsafe { set(cmd, categories.as_ptr()) } != raw::REDISMODULE_OK as c_int {
+        return Err(format!("cannot set the ACL categories of {}", spec.name));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod metadata;
 mod reply;
 mod request_memo;
 mod retained;
+mod server;
 mod stats;
 
 use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, redis_module};
@@ -33,15 +34,14 @@ const VERSION: i32 = {
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
     retained::init();
-    // Keys are signalled as modified only when a command changed them (see
-    // key::Key), not whenever one was opened for writing.
-    unsafe {
-        redis_module::raw::RedisModule_SetModuleOptions.unwrap()(
-            ctx.ctx,
-            redis_module::raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED as i32,
-        )
-    };
-    let registered = metadata::register_all(ctx.ctx)
+    // Module options (keys are signalled as modified only when a command
+    // changed them, see key::Key) and what this server offers beyond 7.0.
+    let features = server::setup(ctx.ctx);
+    ctx.log_notice(&format!(
+        "ratelimit: server features in use: {}",
+        stats::features_text(features)
+    ));
+    let registered = metadata::register_all(ctx.ctx, features)
         .and_then(|()| config::register(ctx.ctx, &args))
         .and_then(|()| stats::register(ctx.ctx));
     match registered {

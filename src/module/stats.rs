@@ -90,6 +90,26 @@ fn field(ctx: *mut raw::RedisModuleInfoCtx, name: &str, v: u64) {
     unsafe { raw::RedisModule_InfoAddFieldULongLong.unwrap()(ctx, n.as_ptr() as *const c_char, v) };
 }
 
+fn text_field(ctx: *mut raw::RedisModuleInfoCtx, name: &str, v: &str) {
+    let cstr = |t: &str| std::ffi::CString::new(t).expect("no NUL in INFO text");
+    let (n, v) = (cstr(name), cstr(v));
+    unsafe {
+        raw::RedisModule_InfoAddFieldCString.unwrap()(ctx, n.as_ptr(), v.as_ptr().cast_mut())
+    };
+}
+
+/// The server features the module uses, comma-separated (`none` on a
+/// server with nothing beyond Redis 7.0's API), so a user sees what this
+/// server gives the module.
+pub fn features_text(f: super::server::Features) -> String {
+    let names: Vec<&str> = f.names().collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    }
+}
+
 /// The `INFO ratelimit` section (fields are prefixed `ratelimit_` by Redis).
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
     let _ = std::panic::catch_unwind(|| {
@@ -109,6 +129,11 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
         field(ctx, "keys_deleted", get(&c.keys_deleted));
         field(ctx, "propagated_commands", get(&c.propagated_commands));
         field(ctx, "propagated_bytes", get(&c.propagated_bytes));
+        text_field(
+            ctx,
+            "server_features",
+            &features_text(super::server::features()),
+        );
     });
 }
 
