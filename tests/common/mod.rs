@@ -39,6 +39,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 mod bins;
 pub use bins::module_path;
 use bins::redis_server_bin;
+mod server_kind;
+pub use server_kind::ServerKind;
 
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -304,6 +306,11 @@ impl Server {
     pub fn info(&self, section: &str) -> HashMap<String, String> {
         let mut con = self.conn();
         info(&mut con, section)
+    }
+
+    /// Which server this is (family and release).
+    pub fn kind(&self) -> ServerKind {
+        ServerKind::from_info(&self.info("server"))
     }
 
     /// `master_repl_offset` from INFO replication.
