@@ -5,8 +5,12 @@
 #               the client examples and the Python client's tests
 #   make test-cluster   Redis Cluster suite: 3 primaries + 3 replicas on
 #                       127.0.0.1, resharding and failover under load (~30 s)
+#   make test-servers   the whole suite (cargo, cluster, examples, Python) on
+#                       Redis 7.0, Valkey 8.0, Valkey 9.1 and Redis 8.2
+#                       (SERVERS="valkey9 redis8" for some; tools/servers.sh)
 #   make bench  server cost and memory next to INCR and the `limits` Lua
-#               scripts (BENCH_QUICK=1 for a ~2 minute run)
+#               scripts (BENCH_QUICK=1 for a ~2 minute run; REDIS_SERVER=
+#               a binary, or BENCH_SERVER=valkey9 etc. from tools/servers.sh)
 #   make fuzz / leakcheck / soak   hardening runs (docs/hardening.md)
 #
 # Each target installs the Debian packages it needs when they are missing.
@@ -16,7 +20,7 @@ DEB_PKGS  := redis-server redis-tools libclang1-14 libclang-common-14-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT      ?= 6379
 
-.PHONY: deps build run test unit integration test-cluster test-python bench examples docs-output fuzz leakcheck soak lint clean
+.PHONY: deps build run test unit integration test-cluster test-servers servers test-python bench examples docs-output fuzz leakcheck soak lint clean
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -59,6 +63,15 @@ docs-output: build
 
 test-cluster: build
 	RL_MODULE=$(CURDIR)/$(SO) cargo test --release --test cluster -- --ignored --nocapture --test-threads=1
+
+SERVERS ?= $(shell tools/servers.sh names)
+
+# Installs the servers of test-servers (Debian packages, PyPI wheels in a venv).
+servers:
+	tools/servers.sh install
+
+test-servers: build servers
+	RL_MODULE=$(CURDIR)/$(SO) tools/test-servers.sh $(SERVERS)
 
 BENCH_VENV ?= .venv-bench
 

@@ -1,7 +1,8 @@
 # Sourced by the scripts in examples/: locate the module and start a private
 # redis-server with it on a free 127.0.0.1 port (stopped by pid on exit).
 #
-#   RL_MODULE   the module to load (default: target/release/libredis_ratelimit.so)
+#   RL_MODULE        the module to load (default: target/release/libredis_ratelimit.so)
+#   RL_REDIS_SERVER  the server binary (default: redis-server)
 
 EXAMPLES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(cd "$EXAMPLES_DIR/.." && pwd)
@@ -30,7 +31,8 @@ stop_server() {
 
 # start_server: sets PORT, REDIS_URL, SERVER_PID; installs an EXIT trap.
 start_server() {
-  need redis-server "install Debian's redis-server (make deps)"
+  local server=${RL_REDIS_SERVER:-redis-server}
+  need "$server" "install Debian's redis-server (make deps)"
   need redis-cli "install Debian's redis-tools (make deps)"
   need python3 "needed to pick a free port"
   [ -f "$RL_MODULE" ] || die "module not found at $RL_MODULE: run 'cargo build --release' first (or set RL_MODULE)"
@@ -39,7 +41,7 @@ start_server() {
   local attempt
   for attempt in 1 2 3 4 5; do
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    "$server" --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
       --dir "$SERVER_DIR" --loadmodule "$RL_MODULE" >"$SERVER_DIR/redis.log" 2>&1 &
     SERVER_PID=$!
     local i

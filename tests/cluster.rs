@@ -18,7 +18,7 @@
 
 mod cluster_support;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use cluster_support::*;
@@ -944,4 +944,255 @@ fn graceful_failover_under_use_loses_nothing() {
 #[ignore = "starts a 6-node Redis Cluster: run with `make test-cluster`"]
 fn kill9_failover_under_use_bounds_the_loss() {
     failover_under_use(Failover::Kill9);
+}
+
+// ---------------------------------------------------------------------------
+// 6. Atomic slot migration (Valkey 9: CLUSTER MIGRATESLOTS)
+// ---------------------------------------------------------------------------
+
+/// The fields of the `CLUSTER GETSLOTMIGRATIONS` entry whose `slot_ranges`
+/// is `ranges`, as text (None before the source lists it).
+fn slot_migration(node: &Node, ranges: &str) -> Option<HashMap<String, String>> {
+    let v: Value = redis::cmd("CLUSTER")
+        .arg("GETSLOTMIGRATIONS")
+        .query(&mut node.conn())
+        .unwrap();
+    let Value::Array(jobs) = v else {
+        panic!("CLUSTER GETSLOTMIGRATIONS: {v:?}")
+    };
+    jobs.iter()
+        .map(|job| {
+            let Value::Array(kv) = job else {
+                panic!("CLUSTER GETSLOTMIGRATIONS entry: {job:?}")
+            };
+            kv.chunks(2)
+                .map(|p| (field_text(&p[0]), field_text(&p[1])))
+                .collect::<HashMap<String, String>>()
+        })
+        .find(|m| m.get("slot_ranges").map(String::as_str) == Some(ranges))
+}
+
+fn field_text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Nil => String::new(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// What a key holds on one node: its bytes and absolute expiry (ms).
+fn value_and_expiry(con: &mut impl ConnectionLike, key: &str) -> (Vec<u8>, i64) {
+    let v: Vec<u8> = redis::cmd("GET").arg(key).query(con).unwrap();
+    (v, pexpiretime(con, key))
+}
+
+#[test]
+#[ignore = "starts a 6-node Redis Cluster: run with `make test-cluster`"]
+fn atomic_slot_migration_under_use_carries_every_key_whole() {
+    let _serial = serial();
+    let cluster = Cluster::start();
+    let topo = cluster.topology();
+    let a = topo.owner(0).clone();
+    let kind = cluster.node(a.port).kind();
+    let label = kind.label();
+    let b = topo
+        .primaries()
+        .into_iter()
+        .find(|p| p.id != a.id)
+        .unwrap()
+        .clone();
+    const MOVE: usize = 300;
+    let slots = a.first_slots(MOVE);
+    let (first, last) = (slots[0], slots[MOVE - 1]);
+    assert_eq!(
+        last - first + 1,
+        MOVE as u16,
+        "A's lowest slots are one range"
+    );
+    let ranges = format!("{first}-{last}");
+    let mut ac = cluster.node(a.port).conn();
+    let migrate = redis::cmd("CLUSTER")
+        .arg("MIGRATESLOTS")
+        .arg("SLOTSRANGE")
+        .arg(first)
+        .arg(last)
+        .arg("NODE")
+        .arg(&b.id)
+        .clone();
+    if !kind.has_atomic_slot_migration() {
+        // This server has no atomic slot migration: the premise of the
+        // test, checked, is all there is to check here.
+        let r: RedisResult<Value> = migrate.query(&mut ac);
+        let e = r.expect_err("CLUSTER MIGRATESLOTS on a server without it");
+        assert!(
+            err_text(&e)
+                .to_ascii_lowercase()
+                .contains("unknown subcommand"),
+            "{label}: {e}"
+        );
+        eprintln!("{label}: no CLUSTER MIGRATESLOTS; nothing more to check");
+        return;
+    }
+
+    // Keys at rest in the moved slots: every strategy, several limits on
+    // one key, and a moving-window log past 512 bytes (the SETRANGE path).
+    let mut cc = cluster.connection();
+    let moved: HashSet<u16> = slots.iter().copied().collect();
+    let rest: Vec<String> = (0..)
+        .map(|i| format!("rest:{i}"))
+        .filter(|k| moved.contains(&slot_of(k)))
+        .take(40)
+        .collect();
+    let strategies = ["fixed", "moving", "sliding", "gcra"];
+    for (i, k) in rest.iter().enumerate() {
+        let s = strategies[i % 4];
+        for _ in 0..(1 + i % 7) {
+            let w = hit_cmd("RL.HIT", k, "100/h;1000/d", &["STRATEGY", s]);
+            query(&mut cc, &w).unwrap();
+        }
+    }
+    // A moving-window key's log, in a window of its own (hits of the same
+    // ms share an entry: one hit per ms).
+    let big_log = rest[1].clone();
+    for _ in 0..500 {
+        let w = hit_cmd("RL.HIT", &big_log, "1000/2h", &["STRATEGY", "moving"]);
+        query(&mut cc, &w).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let before: Vec<(Vec<u8>, i64)> = rest.iter().map(|k| value_and_expiry(&mut ac, k)).collect();
+    assert!(
+        before[1].0.len() > 512,
+        "log of {} bytes",
+        before[1].0.len()
+    );
+
+    // Keys in use throughout: one per strategy in a moved slot, the
+    // exhausted `full` one, and one on each side that stays.
+    let tag = tag_where("asm:", |s| moved.contains(&s));
+    let mut specs = tagged_specs(&tag, &strategies);
+    for p in [&a, &b] {
+        let k = (0..)
+            .map(|i| format!("stay:{i}"))
+            .find(|k| {
+                let s = slot_of(k);
+                p.owns(s) && !moved.contains(&s)
+            })
+            .unwrap();
+        specs.push(HitSpec::new(&k, "1000000/h", &[]));
+    }
+    let (gcra, full) = (3, 4);
+    let count_specs: Vec<usize> = (0..specs.len())
+        .filter(|i| *i != full && *i != gcra)
+        .collect();
+    let hitter = Hitter::start(
+        cluster.client(),
+        specs.clone(),
+        Duration::from_millis(2),
+        Duration::from_secs(90),
+    );
+    hitter.wait_rounds(80); // `full` is exhausted after 50
+
+    // The migration, polled on the source until it has ended.
+    let t0 = Instant::now();
+    let rounds0 = hitter.rounds();
+    let _: () = migrate
+        .query(&mut ac)
+        .unwrap_or_else(|e| panic!("{label}: CLUSTER MIGRATESLOTS: {e}"));
+    let deadline = Instant::now() + CLUSTER_TIMEOUT;
+    let job = loop {
+        if let Some(job) = slot_migration(cluster.node(a.port), &ranges) {
+            let state = job.get("state").cloned().unwrap_or_default();
+            if state == "success" {
+                break job;
+            }
+            assert!(
+                !["failed", "cancelled", "canceled"].contains(&state.as_str()),
+                "{label}: migration ended {state}: {job:?}"
+            );
+        }
+        assert!(Instant::now() < deadline, "{label}: migration did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = t0.elapsed();
+    let rounds_during = hitter.rounds() - rounds0;
+    cluster.wait_stable(CLUSTER_TIMEOUT);
+    let topo2 = cluster.topology();
+    for s in &slots {
+        assert_eq!(topo2.owner(*s).port, b.port, "slot {s} not on B");
+    }
+    hitter.wait_rounds(30);
+    let records = hitter.stop();
+    eprintln!(
+        "{label}: CLUSTER MIGRATESLOTS {ranges} A:{} -> B:{} in {took:?} ({rounds_during} hit rounds meanwhile, {} calls in all); job {job:?}",
+        a.port,
+        b.port,
+        records.len()
+    );
+
+    // No call failed: redirections were absorbed by the client.
+    let errs: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.reply.as_ref().err().cloned())
+        .collect();
+    assert!(
+        errs.is_empty(),
+        "{} calls failed: {:?}",
+        errs.len(),
+        &errs[..errs.len().min(5)]
+    );
+    // Counts continued 1, 2, 3, ... across the move, and B holds them.
+    for &i in &count_specs {
+        let seq = counts(&records, i);
+        let expect: Vec<i64> = (1..=seq.len() as i64).collect();
+        assert!(
+            seq == expect,
+            "{}: counts not consecutive: {:?}",
+            specs[i].key,
+            gaps(&seq)
+        );
+        let st = stats_of(&mut cc, &specs[i]);
+        assert_eq!(st[0].remaining, BIG - seq.len() as i64, "{}", specs[i].key);
+    }
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.spec == gcra)
+            .all(Record::admitted)
+    );
+    let full_admitted = records
+        .iter()
+        .filter(|r| r.spec == full && r.admitted())
+        .count();
+    assert_eq!(full_admitted, 50, "the exhausted limit stayed exhausted");
+
+    // Keys at rest arrived whole on B: same bytes, same absolute expiry,
+    // also on B's replica; A holds none of the moved slots' keys.
+    let mut bc = cluster.node(b.port).conn();
+    let b_replica = topo2.replicas_of(&b.id)[0].port;
+    cluster.wait_replicas_synced();
+    let mut rc = cluster.node(b_replica).conn();
+    let _: () = redis::cmd("READONLY").query(&mut rc).unwrap();
+    for (k, want) in rest.iter().zip(&before) {
+        assert_eq!(value_and_expiry(&mut bc, k), *want, "{k} on B");
+        assert_eq!(value_and_expiry(&mut rc, k), *want, "{k} on B's replica");
+    }
+    for s in [first, last, slot_of(&tag)] {
+        let n: i64 = redis::cmd("CLUSTER")
+            .arg("COUNTKEYSINSLOT")
+            .arg(s)
+            .query(&mut ac)
+            .unwrap();
+        assert_eq!(n, 0, "slot {s} still holds keys on A");
+    }
+    // And they keep working where they are now.
+    for (i, k) in rest.iter().enumerate() {
+        let s = strategies[i % 4];
+        let w = hit_cmd("RL.HIT", k, "100/h;1000/d", &["STRATEGY", s]);
+        let r = five(query(&mut cc, &w).unwrap()).unwrap();
+        assert_eq!(r[0], 1, "{k}: {r:?}");
+        let used = 1 + i as i64 % 7;
+        assert_eq!(r[2], 100 - used - 1, "{k} ({s}): {r:?}");
+    }
 }

@@ -24,7 +24,8 @@ if [ ! -f "$RL_MODULE" ]; then
   echo "run-tests.sh: module not found at $RL_MODULE; run 'cargo build --release' in $ROOT or set RL_MODULE" >&2
   exit 1
 fi
-command -v redis-server >/dev/null || { echo "run-tests.sh: redis-server is not installed" >&2; exit 1; }
+# RL_REDIS_SERVER: the server binary to test against (default redis-server).
+command -v "${RL_REDIS_SERVER:-redis-server}" >/dev/null || { echo "run-tests.sh: ${RL_REDIS_SERVER:-redis-server} is not installed" >&2; exit 1; }
 
 if [ ! -x "$PY" ]; then
   echo "== creating $VENV"
@@ -63,7 +64,7 @@ if missing:
 print(f"built {sys.argv[1].rsplit('/', 1)[1]} ({len(names)} files)")
 PYEOF
 
-echo "== pytest (RL_MODULE=$RL_MODULE)"
+echo "== pytest (RL_MODULE=$RL_MODULE, server ${RL_REDIS_SERVER:-redis-server})"
 set +e
 "$PY" -m pytest "$@"
 rc=$?

@@ -52,8 +52,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 #[path = "../common/bins.rs"]
 mod bins;
+#[path = "../common/server_kind.rs"]
+mod server_kind;
 pub use bins::module_path;
 use bins::redis_server_bin;
+pub use server_kind::ServerKind;
 
 fn redis_cli_bin() -> String {
     std::env::var("RL_REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
@@ -241,6 +244,11 @@ impl Node {
         let mut c = self.conn();
         let text: String = redis::cmd("INFO").arg(section).query(&mut c).unwrap();
         parse_info(&text)
+    }
+
+    /// Which server this node runs (family and release).
+    pub fn kind(&self) -> ServerKind {
+        ServerKind::from_info(&self.info("server"))
     }
 
     /// `CLUSTER MYID`.

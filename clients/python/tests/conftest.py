@@ -67,7 +67,8 @@ class Server:
 
 
 def start_redis(with_module: bool = True) -> "tuple[subprocess.Popen[bytes], Server]":
-    exe = shutil.which("redis-server")
+    # RL_REDIS_SERVER picks another server binary (make test-servers).
+    exe = os.environ.get("RL_REDIS_SERVER") or shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
     args: List[str] = []

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make test-servers`: the whole suite (cargo unit and integration tests,
+# the cluster suite, the client examples, the Python client) against each
+# server of tools/servers.sh, one after the other, then a summary.
+#
+#   tools/test-servers.sh [NAME ...]     default: every server
+#
+# RL_MODULE must point at the built module (the Makefile sets it).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+: "${RL_MODULE:?set RL_MODULE to the built module}"
+export RL_MODULE
+names=${*:-$(tools/servers.sh names)}
+summary=()
+failed=0
+for name in $names; do
+  bin=$(tools/servers.sh path "$name") || exit 1
+  version=$("$bin" --version | head -n 1)
+  echo
+  echo "=== $name: $bin"
+  echo "=== $version"
+  start=$(date +%s)
+  result=pass
+  export RL_REDIS_SERVER=$bin
+  for step in \
+    "cargo test --release" \
+    "cargo test --release --test cluster -- --ignored --nocapture --test-threads=1" \
+    "bash examples/run.sh" \
+    "clients/python/run-tests.sh -q"; do
+    echo "--- $name: $step"
+    if ! $step; then
+      result="FAIL ($step)"
+      failed=1
+      break
+    fi
+  done
+  summary+=("$(printf '%-8s %-4s %4ss  %s' "$name" "${result%% *}" "$(( $(date +%s) - start ))" "$version")")
+  [ "$result" = pass ] || summary+=("         $result")
+done
+echo
+echo "=== test-servers summary"
+printf '%s\n' "${summary[@]}"
+exit $failed
