@@ -81,7 +81,9 @@ bench: build
 	@$(BENCH_VENV)/bin/python -c 'import redis, limits, sys; sys.exit(not limits.__version__.startswith("5.8."))' 2>/dev/null || \
 	  $(BENCH_VENV)/bin/pip install -q 'limits==5.8.*' redis
 	cargo build --release --example bench_floor
-	RL_MODULE=$(CURDIR)/$(SO) $(BENCH_VENV)/bin/python bench/bench.py
+	@server="$(REDIS_SERVER)"; \
+	if [ -n "$(BENCH_SERVER)" ]; then tools/servers.sh install && server=$$(tools/servers.sh path $(BENCH_SERVER)) || exit 1; fi; \
+	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/bench.py
 
 FUZZ_SECS     ?= 60
 LEAK_COMMANDS ?= 100000

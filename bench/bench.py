@@ -25,7 +25,8 @@ Environment:
   REDIS_CELL_MODULE=path  a redis-cell .so: adds CL.THROTTLE rows
   RL_FLOOR_MODULE=path the API-calls-only floor (default: the bench_floor example,
                        built by make bench): adds FLOOR.HIT rows
-  REDIS_SERVER, REDIS_BENCHMARK   binaries (default: from PATH)
+  REDIS_SERVER, REDIS_BENCHMARK   binaries (default: from PATH); any server
+                       the module supports (Valkey too: `make bench BENCH_SERVER=valkey9`)
 
 This is a benchmark, not a test: it asserts no timing and exits 0 whether
 targets are met or missed (it exits non-zero only when something fails to
@@ -588,8 +589,45 @@ def verdict(ok):
     return "PASS" if ok else "MISS"
 
 
-def report(env, results, mem_rows, targets):
+# The summary's settings: (keys, pipeline), persistence off.
+SUMMARY_SETTINGS = [("random", 16), ("hot", 1)]
+
+
+def summary_table(env, rows):
+    """One small table per run: each peer's server time and its ratio to
+    INCR, the same round's INCR, on the server this run measured."""
     out = []
+    w = out.append
+    w(f"## Summary: {env['server']}\n")
+    w("Admitting hits, persistence off, medians of per-round figures: server time per "
+      "call (us) and its ratio to INCR measured in the same round (`xINCR`). Random "
+      f"keys: `-r {RANDKEYS}`, mostly new keys; hot key: one key, so after the first "
+      "100 hits of a minute RL.HIT denies (FLOOR.DENY is that path's floor).\n")
+    head = "| command |"
+    sep = "|---|"
+    for keys, P in SUMMARY_SETTINGS:
+        head += f" {keys} -P {P} us | xINCR |"
+        sep += "---|---|"
+    w(head)
+    w(sep)
+    by = {(r["label"], r["keys"], r["P"]): r for r in rows
+          if r["group"] == "hit" and r["persist"] == "off"}
+    labels = []
+    for r in rows:
+        if r["group"] == "hit" and r["persist"] == "off" and r["label"] not in labels:
+            labels.append(r["label"])
+    for label in labels:
+        line = f"| {label} |"
+        for keys, P in SUMMARY_SETTINGS:
+            r = by.get((label, keys, P))
+            line += (" - | - |" if r is None else
+                     f" {fmt(r['usec'], '.2f')} | {fmt(r['ratio_usec'], '.2f')} |")
+        w(line)
+    return "\n".join(out) + "\n\n"
+
+
+def report(env, results, mem_rows, targets):
+    out = [summary_table(env, results["main"])]
     w = out.append
     w("## Throughput and server time per call\n")
     w(f"Medians over {ROUNDS} interleaved rounds. {CLIENTS} clients; random keys: "
@@ -802,6 +840,7 @@ def environment():
         "memory": sh("free -g | awk '/Mem:/{print $2\" GiB\"}'"),
         "kernel": platform.release(),
         "redis-server": sh(f"{REDIS_SERVER} --version"),
+        "server": server_label(),
         "redis-benchmark": sh(f"{REDIS_BENCHMARK} --version"),
         "python": platform.python_version(),
         "limits": limits.__version__,
@@ -812,6 +851,17 @@ def environment():
         "floor module": FLOOR if os.path.exists(FLOOR) else "not built, FLOOR.HIT not measured",
         "load average at start": sh("cut -d' ' -f1-3 /proc/loadavg"),
     }
+
+
+def server_label():
+    """'Valkey 9.1.2', 'Redis 7.0.15': from the binary's --version line."""
+    try:
+        line = subprocess.run([REDIS_SERVER, "--version"], capture_output=True, text=True,
+                              timeout=10).stdout
+    except OSError:
+        return REDIS_SERVER
+    m = re.match(r"(\w+) server v=(\S+)", line)
+    return f"{m.group(1)} {m.group(2)}" if m else line.strip()
 
 
 # --------------------------------------------------------------------------

@@ -17,9 +17,13 @@
 use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, raw, redis_module};
 use std::os::raw::c_int;
 
-// The same retained strings the module propagates with.
+// The same retained strings the module propagates with, and the same
+// module options (Valkey 8.1+: replication without the command lookup).
 #[path = "../src/module/retained.rs"]
 mod retained;
+#[allow(dead_code)]
+#[path = "../src/module/server.rs"]
+mod server;
 
 const VALUE_LEN: usize = 11;
 const WINDOW_MS: u64 = 60_000;
@@ -147,6 +151,7 @@ unsafe fn refuse(ctx: *mut raw::RedisModuleCtx, key: *mut raw::RedisModuleKey) -
 }
 
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    server::set_options(ctx.ctx);
     unsafe {
         retained::init();
         let ok = raw::RedisModule_CreateCommand.unwrap()(

@@ -6,7 +6,8 @@
 #
 #   tools/callgrind.sh [-k KEYS] [-n N] [-m module.so] -- COMMAND ARGS...
 #
-# Starts redis-server under valgrind on a free 127.0.0.1 port with the module
+# Starts the server ($RL_REDIS_SERVER, default redis-server; Valkey too)
+# under valgrind on a free 127.0.0.1 port with the module
 # loaded (default target/release/libredis_ratelimit.so), sends N (default
 # 20,000) requests with redis-benchmark (10 clients, -P 16; __rand_int__ in
 # the command is drawn from KEYS keys, default 100,000: with 20,000 requests
@@ -32,11 +33,12 @@ done
 [ $# -gt 0 ] || { echo "no command given" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "valgrind not installed" >&2; exit 2; }
 
+SERVER=${RL_REDIS_SERVER:-redis-server}
 DIR=$(mktemp -d /tmp/rl-callgrind.XXXXXX)
 cp "$MODULE" "$DIR/module.so"   # a concurrent build must not swap it
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 valgrind --tool=callgrind --callgrind-out-file="$DIR/callgrind.out" \
-  redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DIR" \
+  "$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DIR" \
   --loadmodule "$DIR/module.so" >"$DIR/server.log" 2>&1 &
 VPID=$!
 trap 'kill $VPID 2>/dev/null || true' EXIT
@@ -54,7 +56,7 @@ trap - EXIT
 echo "$* : $CALLS calls; inclusive instructions per call:"
 callgrind_annotate --inclusive=yes "$DIR/callgrind.out" 2>/dev/null |
   grep -E "^ *[0-9,]+ \(" |
-  grep -E "RedisModuleCommandDispatcher|[a-z]+Command \[|RM_Replicate \[|lookupCommandByCString|moduleCreateArgvFromUserFormat|RM_StringTruncate|RM_SetAbsExpire|RM_GetAbsExpire|RM_ReplyWithLongLong|RM_OpenKey|RM_CloseKey|engine::decide \[|engine::commit_guarded \[|commands::parse \[" |
+  grep -E "(Redis|Valkey)ModuleCommandDispatcher|[a-z]+Command \[|[RV]M_Replicate \[|lookupCommandByCString|moduleCreateArgvFromUserFormat|[RV]M_StringTruncate|[RV]M_SetAbsExpire|[RV]M_GetAbsExpire|[RV]M_ReplyWithLongLong|[RV]M_OpenKey|[RV]M_CloseKey|engine::decide \[|engine::commit_guarded \[|commands::parse \[" |
   grep -v "processCommand\|lookupCommand \[" |
   grep -v "=>" | sed 's/(.*%)//; s|/work/[^ ]*/src/|src/|' |
   awk -v n="$CALLS" '{gsub(",", "", $1); printf "%10d  %s\n", $1 / n, $2}'

@@ -75,16 +75,30 @@ fn exports(name: &CStr) -> bool {
 /// `@ratelimit` ACL category where possible. Called once from the module's
 /// load, before the commands are created.
 pub fn setup(ctx: *mut raw::RedisModuleCtx) -> Features {
+    let mut f = set_options(ctx);
+    if f.acl_categories
+        && let Some(add) = unsafe { raw::RedisModule_AddACLCategory }
+    {
+        f.module_category =
+            unsafe { add(ctx, ACL_CATEGORY.as_ptr()) } == raw::REDISMODULE_OK as c_int;
+    }
+    let _ = FEATURES.set(f);
+    f
+}
+
+/// The probe and the module options alone (also used by the bench's floor
+/// module, so that it makes the API calls under the same options).
+pub fn set_options(ctx: *mut raw::RedisModuleCtx) -> Features {
     let valkey_options = if exports(c"ValkeyModule_GetModuleOptionsAll") {
         unsafe { raw::RedisModule_GetModuleOptionsAll }.map_or(0, |all| unsafe { all() })
     } else {
         0
     };
-    let mut f = Features {
+    let f = Features {
         acl_categories: unsafe { raw::RedisModule_SetCommandACLCategories }.is_some(),
         atomic_slot_migration: valkey_options & VALKEY_OPTIONS_HANDLE_ATOMIC_SLOT_MIGRATION != 0,
         skip_command_validation: valkey_options & VALKEY_OPTIONS_SKIP_COMMAND_VALIDATION != 0,
-        ..Features::default()
+        module_category: false,
     };
     // Options replace each other: set them all in one call.
     let mut options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED as c_int;
@@ -95,12 +109,5 @@ pub fn setup(ctx: *mut raw::RedisModuleCtx) -> Features {
         options |= VALKEY_OPTIONS_SKIP_COMMAND_VALIDATION;
     }
     unsafe { raw::RedisModule_SetModuleOptions.unwrap()(ctx, options) };
-    if f.acl_categories
-        && let Some(add) = unsafe { raw::RedisModule_AddACLCategory }
-    {
-        f.module_category =
-            unsafe { add(ctx, ACL_CATEGORY.as_ptr()) } == raw::REDISMODULE_OK as c_int;
-    }
-    let _ = FEATURES.set(f);
     f
 }
