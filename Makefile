@@ -2,7 +2,8 @@
 #
 #   make run    build, then start redis-server on 127.0.0.1:6379 with the module
 #   make test   unit, property and integration tests (real redis-server),
-#               the client examples and the Python client's tests
+#               the client examples, the Python client's tests and the
+#               `limits` library's own test suite against the module
 #   make test-cluster   Redis Cluster suite: 3 primaries + 3 replicas on
 #                       127.0.0.1, resharding and failover under load (~30 s)
 #   make test-servers   the whole suite (cargo, cluster, examples, Python) on
@@ -49,6 +50,7 @@ test: build
 	RL_MODULE=$(CURDIR)/$(SO) cargo test --release
 	RL_MODULE=$(CURDIR)/$(SO) bash examples/run.sh
 	RL_MODULE=$(CURDIR)/$(SO) clients/python/run-tests.sh
+	RL_MODULE=$(CURDIR)/$(SO) clients/python/limits-suite/run.sh
 
 test-python: build
 	RL_MODULE=$(CURDIR)/$(SO) clients/python/run-tests.sh

@@ -57,7 +57,8 @@ import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 need = {"redis_ratelimit/__init__.py", "redis_ratelimit/py.typed", "redis_ratelimit/aio/strategies.py",
         "redis_ratelimit/strategies.py", "redis_ratelimit/contrib/asok.py", "redis_ratelimit/contrib/asgi.py",
-        "redis_ratelimit/contrib/wsgi.py"}
+        "redis_ratelimit/contrib/wsgi.py", "redis_ratelimit/limits_storage.py",
+        "redis_ratelimit/aio/limits_storage.py", "redis_ratelimit/_storage_core.py"}
 missing = need - names
 if missing:
     sys.exit(f"wheel lacks {sorted(missing)}")

@@ -54,6 +54,11 @@ class _StrategyBase:
         self.key_prefix = prefix if key_prefix is None else key_prefix
         self.burst: Optional[int] = None
 
+    def _probe_cost(self, stats: Any) -> Optional[int]:
+        from . import _storage_core as core
+
+        return None if stats is None else core.probe_cost(stats, self.STRATEGY)
+
     def _args(
         self, cmd: str, item: "RateLimitItem", identifiers: Any, cost: Optional[int]
     ) -> Optional[List[Union[str, int]]]:
@@ -80,14 +85,19 @@ def item_args(
     return args
 
 
-def window_stats(item: "RateLimitItem", reply: Any) -> WindowStats:
+def window_stats(item: "RateLimitItem", strategy: str, stats: Any, probe: Any) -> WindowStats:
+    """limits' WindowStats from the RL.STATS reply (and the RL.TEST probe
+    :func:`_storage_core.probe_cost` asked for): remaining, and reset_time
+    with limits' meaning for the strategy."""
+    from . import _storage_core as core
+
     now = time.time()
-    if reply is None:
+    if stats is None:
         return WindowStats(now, 0)
     from ._core import decode_stats
 
-    st = decode_stats(reply)[0]
-    return WindowStats(now + st.reset_after_ms / 1000.0, st.remaining)
+    remaining = decode_stats(stats)[0].remaining
+    return WindowStats(now + core.next_free_in(stats, strategy, item.get_expiry(), probe), remaining)
 
 
 def check_module(exc: BaseException) -> None:
@@ -107,7 +117,7 @@ def resolve_client(storage: Any, asyncio: bool) -> Tuple[Any, str]:
         import redis
 
         return redis.Redis.from_url(uri), DEFAULT_KEY_PREFIX
-    if hasattr(storage, "execute_command"):
+    if _is_redis_py(storage, asyncio):
         return storage, DEFAULT_KEY_PREFIX
     prefix = getattr(storage, "key_prefix", DEFAULT_KEY_PREFIX)
     inner = getattr(storage, "storage", None)
@@ -115,9 +125,28 @@ def resolve_client(storage: Any, asyncio: bool) -> Tuple[Any, str]:
         bridge = getattr(storage, "bridge", None)
         inner = getattr(bridge, "storage", None)
         prefix = getattr(bridge, "key_prefix", prefix)
-    if inner is not None and hasattr(inner, "execute_command"):
+    if inner is not None and _is_redis_py(inner, asyncio):
         return inner, prefix
+    kind = "asyncio " if asyncio else ""
+    what = type(inner if inner is not None else storage)
+    hint = ""
+    if inner is not None and what.__module__.split(".")[0] == "coredis":
+        hint = (
+            " (limits' asyncio RedisStorage uses coredis unless given "
+            "implementation='redispy')"
+        )
     raise TypeError(
-        "storage must be a redis-py client, a redis:// URI or a limits Redis "
-        f"storage backed by redis-py, not {type(storage).__name__}"
+        f"storage must be a redis-py {kind}client, a redis:// URI or a limits Redis "
+        f"storage backed by redis-py {kind}, not {what.__module__}.{what.__name__}{hint}"
     )
+
+
+def _is_redis_py(client: Any, asyncio: bool) -> bool:
+    """A redis-py client of the right kind (sync or asyncio, plain or cluster)."""
+    if asyncio:
+        import redis.asyncio
+
+        return isinstance(client, (redis.asyncio.Redis, redis.asyncio.RedisCluster))
+    import redis
+
+    return isinstance(client, (redis.Redis, redis.RedisCluster))

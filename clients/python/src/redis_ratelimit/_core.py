@@ -56,9 +56,9 @@ MAX_AMOUNT = 4294967295
 MAX_WINDOW_MS = 10 * 365 * _DAY
 MAX_LIMITS = 16
 
-_LIMIT_RE = re.compile(
-    r"^ *(\d+) *(?:/|per(?![a-z])) *(\d+)? *([a-z]+) *$", re.IGNORECASE | re.ASCII
-)
+# Whitespace is Python's own \s (as in the limits library, and the module);
+# digits and letters are ASCII only; `per` needs no spaces around it.
+_LIMIT_RE = re.compile(r"^\s*([0-9]+)\s*(?:/|[pP][eE][rR])\s*([0-9]+)?\s*([a-zA-Z]+)\s*$")
 
 STRATEGIES: Dict[str, str] = {
     "fixed-window": "fixed-window",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
 from redis.exceptions import ResponseError
 
-from ._compat import WindowStats, _StrategyBase, check_module, item_key
+from ._compat import WindowStats, _StrategyBase, check_module, item_key, window_stats
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -69,10 +69,12 @@ class RateLimiter(_StrategyBase):
         return reply is not None and int(reply[0]) == 1
 
     def get_window_stats(self, item: "RateLimitItem", *identifiers: str) -> WindowStats:
-        """(reset_time as epoch seconds, remaining)."""
-        from ._compat import window_stats
-
-        return window_stats(item, self._run("RL.STATS", item, identifiers, None))
+        """(reset_time as epoch seconds, remaining), with limits' meaning of
+        reset_time per strategy (one RL.STATS, and an RL.TEST where needed)."""
+        stats = self._run("RL.STATS", item, identifiers, None)
+        cost = self._probe_cost(stats)
+        probe = None if cost is None else self._run("RL.TEST", item, identifiers, cost)
+        return window_stats(item, self.STRATEGY, stats, probe)
 
     def clear(self, item: "RateLimitItem", *identifiers: str) -> None:
         """Forget the usage of this limit for these identifiers."""
