@@ -27,6 +27,8 @@ async def hammer(url: str, n: int, concurrency: int, key: str) -> Dict[str, Any]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     statuses: Counter = Counter()
     admitted_by: Counter = Counter()
+    # (time.time() when the answer came, its Retry-After in seconds) per 429
+    retry_afters: List[List[float]] = []
     queue: asyncio.Queue = asyncio.Queue()
     for _ in range(n):
         queue.put_nowait(None)
@@ -47,6 +49,8 @@ async def hammer(url: str, n: int, concurrency: int, key: str) -> Dict[str, Any]
                     statuses["error"] += 1
                     continue
                 statuses[r.status_code] += 1
+                if r.status_code == 429 and r.headers.get("retry-after", "").isdigit():
+                    retry_afters.append([time.time(), int(r.headers["retry-after"])])
                 if r.status_code == 200:
                     admitted_by[r.headers.get("x-worker-pid", "?")] += 1
 
@@ -65,6 +69,7 @@ async def hammer(url: str, n: int, concurrency: int, key: str) -> Dict[str, Any]
         "seconds": round(elapsed, 3),
         "requests_per_second": round(n / elapsed, 1) if elapsed else None,
         "errors": errors[:3],
+        "retry_afters": retry_afters,
     }
 
 

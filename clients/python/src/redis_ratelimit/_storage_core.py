@@ -111,18 +111,41 @@ def probe_cost(stats: Any, strategy: str) -> Optional[int]:
 def next_free_in(stats: Any, strategy: str, window_s: float, probe: Any = None) -> float:
     """limits' ``reset_time`` of one limit, in seconds from now, from the
     RL.STATS reply and, when :func:`probe_cost` asked for it, the RL.TEST
-    reply: fixed window (and GCRA): when the limit is whole again; moving
+    reply. Fixed window (and GCRA): when the limit is whole again. A full
+    moving or sliding window: when a hit of 1 passes again (so a 429's
+    Retry-After is a time the retry is admitted). Otherwise the moving
     window: when the oldest counted hit leaves (a whole window from now when
-    nothing is held, as limits says); sliding window counter: when the next
-    unit frees up or the current window ends, whichever comes first."""
+    nothing is held, as limits says); the sliding window counter: when the
+    next unit frees up or the current window ends, whichever comes first."""
+    st = decode_stats(stats)[0]
     used, reset_in, retry_in = used_and_reset(stats)
     if used <= 0:
         return window_s if strategy == MOVING else 0.0
     if strategy not in (MOVING, SLIDING):
         return reset_in
-    free_in = retry_in if probe is None else int(probe[4]) / 1000.0
+    if st.remaining == 0 or probe is None:
+        return retry_in
+    free_in = int(probe[4]) / 1000.0
     if strategy == MOVING:
         return free_in
-    # Usage leaves the estimate one window after the window it is in ends.
-    current_end_in = reset_in - window_s if reset_in > window_s else reset_in
-    return min(free_in, current_end_in)
+    return min(free_in, current_end_in(stats, window_s))
+
+
+def current_end_in(stats: Any, window_s: float) -> float:
+    """Seconds until the current window of a sliding window counter ends:
+    usage leaves the estimate one window after the window it is in, so the
+    time until the limit is whole again is one window more than this while
+    the current window holds usage."""
+    _, reset_in, _ = used_and_reset(stats)
+    return reset_in - window_s if reset_in > window_s else reset_in
+
+
+def limits_sliding_ttl(stats: Any, window_s: float, probe: Any = None) -> float:
+    """The current window's TTL handed to limits' sliding window counter,
+    which takes it modulo the window: the time the next unit frees up when
+    that is less than a window away, else the end of the current window
+    (the latest time limits can be told)."""
+    free_in = next_free_in(stats, SLIDING, window_s, probe)
+    if free_in < window_s:
+        return free_in
+    return min(current_end_in(stats, window_s), window_s * (1 - 1e-9))

@@ -99,17 +99,19 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
         text = core.limit_text(limit, expiry)
         if text is None:
             return time.time(), 0
-        used, free_in = await self._used_and_free_in(key, text, core.MOVING, expiry)
+        stats, probe = await self._stats_and_probe(key, text, core.MOVING)
+        used = core.used_and_reset(stats)[0]
+        if not used:
+            return time.time(), 0
         # limits reads start + expiry as the time the oldest hit leaves.
-        return (time.time() + free_in - expiry if used else time.time()), used
+        return time.time() + core.next_free_in(stats, core.MOVING, expiry, probe) - expiry, used
 
-    async def _used_and_free_in(self, key: str, text: str, strategy: str, expiry: int) -> Tuple[int, float]:
-        """RL.STATS and, where needed, one RL.TEST probe: (usage, seconds
-        until the next unit frees up, as limits reports it)."""
+    async def _stats_and_probe(self, key: str, text: str, strategy: str) -> Tuple[Any, Any]:
+        """RL.STATS and, where :func:`core.probe_cost` asks for it, one RL.TEST."""
         stats = await self._call(*core.stats_args(self._key(key), text, strategy))
         cost = core.probe_cost(stats, strategy)
         probe = None if cost is None else await self._call(*core.hit_args("RL.TEST", self._key(key), text, strategy, cost))
-        return core.used_and_reset(stats)[0], core.next_free_in(stats, strategy, expiry, probe)
+        return stats, probe
 
     # -- sliding window counter --------------------------------------------
 
@@ -125,10 +127,11 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
             return 0, 0.0, 0, 0.0
         # The module weighs the previous window itself: its exact estimate
         # goes to limits as the current window's count (previous 0), with
-        # the time the next unit frees up as its TTL (limits takes it modulo
-        # the window), so limits' arithmetic gives back the module's figures.
-        used, free_in = await self._used_and_free_in(key, text, core.SLIDING, expiry)
-        return 0, 0.0, used, min(free_in, expiry * (1 - 1e-9))
+        # the time the next unit frees up as its TTL, so limits' arithmetic
+        # gives back the module's figures (see core.limits_sliding_ttl).
+        stats, probe = await self._stats_and_probe(key, text, core.SLIDING)
+        used = core.used_and_reset(stats)[0]
+        return 0, 0.0, used, (core.limits_sliding_ttl(stats, expiry, probe) if used else 0.0)
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         await self.clear(key)
