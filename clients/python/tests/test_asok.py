@@ -45,6 +45,26 @@ PAGES = {
         def get(request):
             return "plain ok"
     """,
+    # Asok's own entry points, unchanged: configure() routes them to the module
+    "programmatic/page.py": """
+        def get(request):
+            request.rate_limit("2/m")
+            return "programmatic ok"
+    """,
+    "asokimport/page.py": """
+        from asok import rate_limit
+
+        @rate_limit("2/m", storage=None)
+        def get(request):
+            return "asok import ok"
+    """,
+    "asokkeywords/page.py": """
+        from redis_ratelimit.contrib.asok import rate_limit
+
+        @rate_limit(max_requests=2, limit=0, window=3600, storage=object(), prefix="kw-shared")
+        def get(request):
+            return "keywords ok"
+    """,
 }
 
 
@@ -72,7 +92,7 @@ def configured(server: Server) -> Iterator[str]:
     c = redis.Redis(host=server.host, port=server.port)
     rl_asok.configure(c, prefix=prefix)
     yield prefix
-    rl_asok.configure()
+    rl_asok.configure(asok_api=False)
     c.close()
 
 
@@ -171,3 +191,78 @@ def test_route_id() -> None:
     assert rl_asok.route_id("/srv/app/src/pages/blog/[slug]/page.py", "get") == "blog/[slug]/page.py:get"
     assert rl_asok.route_id("/x/views.py", "index", "myapp.views") == "myapp.views.index"
     assert rl_asok.route_id("/x/page.py", "get", "page_1403") == "page.py:get"
+
+
+def test_asok_entry_points_use_the_module_after_configure(asok_root: Path, configured: str, server: Server) -> None:
+    client = TestClient(make_app(asok_root))
+    # request.rate_limit("2/m"): no call-site change
+    got = [client.get("/programmatic") for _ in range(3)]
+    assert [r.status_code for r in got] == [200, 200, 429]
+    assert got[0].text == "programmatic ok"
+    assert_rate_headers(got[1], 2, 0)
+    assert 1 <= int(got[2].headers["Retry-After"]) <= 60  # Asok's own 429 page has none
+    # `from asok import rate_limit` in a page loaded after configure()
+    assert [client.get("/asokimport").status_code for _ in range(3)] == [200, 200, 429]
+    # Asok's keywords: max_requests, storage (its Cache is not needed), prefix
+    assert [client.get("/asokkeywords").status_code for _ in range(3)] == [200, 200, 429]
+    c = redis.Redis(host=server.host, port=server.port)
+    keys = sorted(k.decode() for k in c.keys(f"{configured}:*")) + sorted(k.decode() for k in c.keys("kw-shared*"))
+    c.close()
+    assert keys == [
+        f"{configured}:asokimport/page.py:get:unknown",
+        f"{configured}:programmatic/page.py:get:unknown",
+        "kw-shared:unknown",
+    ]
+    # app.rate_limit(...) is the module's decorator too
+    app = make_app(asok_root)
+    assert app.rate_limit("2/m").__qualname__.startswith("rate_limit.")
+    assert app.rate_limit("2/m").__module__ == "redis_ratelimit.contrib.asok"
+
+
+def test_asok_api_false_gives_asok_its_own_back(configured: str) -> None:
+    import asok.ratelimit
+    from asok.request import Request
+
+    assert Request.rate_limit.__module__ == "redis_ratelimit.contrib.asok"
+    rl_asok.configure(asok_api=False)
+    assert Request.rate_limit.__module__.startswith("asok.")
+    assert asok.ratelimit.rate_limit.__module__ == "asok.ratelimit"
+    assert asok.rate_limit.__module__ == "asok.ratelimit"
+
+
+def raw_get(client: TestClient, path: str) -> "tuple[int, list]":
+    """GET through the WSGI app, keeping every header line (TestClient's
+    response folds them into a dict, which would hide repeated headers)."""
+    got: list = []
+    body = b"".join(client.app(client._build_environ("GET", path), lambda status, headers: got.append((status, headers))))
+    assert body is not None
+    status, headers = got[0]
+    return int(status.split()[0]), headers
+
+
+def test_one_set_of_headers_for_the_most_restrictive_limit(asok_root: Path, configured: str) -> None:
+    # A global middleware (100/m) and a route limit (3/m) on one response:
+    # each header once, describing the route's limit (fewer remaining).
+    client = TestClient(make_app(asok_root, rl_asok.RateLimitMiddleware("100/m", prefix=configured + "-global").handle))
+    names = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit", "RateLimit-Policy")
+    for expect_status, expect_remaining in ((200, "2"), (200, "1"), (200, "0"), (429, "0")):
+        status, headers = raw_get(client, "/limited")
+        assert status == expect_status
+        for name in names + (("Retry-After",) if status == 429 else ()):
+            values = [v for n, v in headers if n.lower() == name.lower()]
+            assert len(values) == 1, (name, headers)
+        got = {n: v for n, v in headers}
+        assert (got["X-RateLimit-Limit"], got["X-RateLimit-Remaining"]) == ("3", expect_remaining)
+    assert 1 <= int(got["Retry-After"]) <= 60
+
+
+def test_most_restrictive_order() -> None:
+    from redis_ratelimit._core import RateLimitResult
+
+    def res(allowed: bool, remaining: int, retry: int) -> RateLimitResult:
+        return RateLimitResult(allowed, 10, remaining, 1000, retry)
+
+    order = sorted([res(True, 5, 0), res(False, 0, 100), res(True, 2, 0), res(False, 0, -1), res(False, 0, 900)],
+                   key=rl_asok._restriction)
+    assert [(r.allowed, r.remaining, r.retry_after_ms) for r in order] == [
+        (False, 0, -1), (False, 0, 900), (False, 0, 100), (True, 2, 0), (True, 5, 0)]

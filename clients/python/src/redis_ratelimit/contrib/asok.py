@@ -7,7 +7,11 @@ differs in every worker process. This module keeps Asok's API and makes the
 limits exact and shared by every worker:
 
 - :func:`configure` once (a ``redis.Redis`` client or a URL; default
-  ``REDIS_URL`` from the environment, else ``redis://localhost:6379/0``);
+  ``REDIS_URL`` from the environment, else ``redis://localhost:6379/0``). It
+  also routes Asok's own entry points to the module with no call-site
+  change: ``request.rate_limit("3/day")``, ``app.rate_limit(...)`` and a
+  ``rate_limit`` imported from ``asok`` after the call (``asok_api=False``
+  leaves Asok's own);
 - :class:`RateLimitMiddleware`: ``app.use(RateLimitMiddleware("100/m"))``, or
   in ``src/middlewares/ratelimit.py``: ``handle = RateLimitMiddleware("100/m").handle``
   (Asok calls ``handle(request, next)``);
@@ -18,9 +22,17 @@ limits exact and shared by every worker:
   ``RateLimitExceeded`` (Asok answers 429 with ``Retry-After``).
 
 Every limited response carries ``RateLimit-Policy``, ``RateLimit``,
-``X-RateLimit-*``, and ``Retry-After`` when denied. The limit strings are
-Asok's (``"10/s"``, ``"60/m"``, ``"1000/h"``, ``"5000/d"``, or an int with
-``window`` seconds) and anything else the module accepts (``"10/s;1000/day"``).
+``X-RateLimit-*``, and ``Retry-After`` when denied, once: when a global and
+a route limit both apply, the headers describe the more restrictive. Asok's
+keywords are accepted (``key_func``, ``storage``: its cache is not needed
+and is ignored, ``prefix``, ``max_requests``, an int limit with ``window``
+seconds). The limit strings are Asok's (``"10/s"``, ``"60/m"``,
+``"1000/h"``, ``"5000/d"``) and anything else the module accepts
+(``"10/s;1000/day"``), read as written: Asok itself reads only the first
+letter after the ``/`` and falls back to 60 s, so there ``"5/10s"``,
+``"5/2m"`` and ``"5/week"`` are 5 a minute and ``"5/month"`` is 5 a minute
+(``m``), and a string it cannot parse is 60 a minute; here they mean 10
+seconds, 2 minutes, a week and 30 days, and a bad string is an error.
 
 Asok also installs its own in-memory global limiter (100 requests a minute per
 IP and per process); set ``app.config["RATE_LIMIT"] = False`` to leave
@@ -43,6 +55,7 @@ from .._sync import RateLimiter
 __all__ = [
     "configure",
     "RateLimitMiddleware",
+    "RateLimit",
     "rate_limit",
     "check",
     "route_id",
@@ -71,10 +84,53 @@ def configure(
     strategy: str = "fixed-window",
     prefix: str = "rl",
     on_error: OnError = "raise",
+    asok_api: bool = True,
 ) -> None:
-    """Defaults for the middleware, decorator and check of this module."""
+    """Defaults for the middleware, decorator and check of this module.
+
+    With ``asok_api`` (the default) Asok's own entry points use the module
+    too, with no change at their call sites: ``request.rate_limit(...)``
+    (raises Asok's ``RateLimitExceeded``), ``app.rate_limit(...)`` and a
+    ``rate_limit`` imported from ``asok`` after this call. ``asok_api=False``
+    puts Asok's own back."""
     with _lock:
         _settings.update(client=client, url=url, strategy=strategy, prefix=prefix, on_error=on_error)
+    _route_asok_api(asok_api)
+
+
+_asok_originals: Dict[str, Any] = {}
+
+
+def _request_rate_limit(
+    self: Any, limit: Union[str, int], window: Optional[int] = None, prefix: Optional[str] = None
+) -> RateLimitResult:
+    """Asok's ``request.rate_limit(limit, window=None, prefix=None)`` on the module."""
+    return _check(self, limit, window, None, prefix, None, None, None, None, 1, depth=2)
+
+
+def _route_asok_api(on: bool) -> None:
+    """Point Asok's ``Request.rate_limit`` and ``rate_limit`` (which
+    ``app.rate_limit`` calls) at this module, or back at Asok's own."""
+    try:
+        import asok as asok_pkg
+        import asok.ratelimit as asok_ratelimit
+        from asok.request import Request
+    except ImportError:
+        return
+    with _lock:
+        if on:
+            if not _asok_originals:
+                _asok_originals.update(
+                    request=Request.rate_limit, module=asok_ratelimit.rate_limit, package=asok_pkg.rate_limit
+                )
+            Request.rate_limit = _request_rate_limit
+            asok_ratelimit.rate_limit = rate_limit
+            asok_pkg.rate_limit = rate_limit
+        elif _asok_originals:
+            Request.rate_limit = _asok_originals["request"]
+            asok_ratelimit.rate_limit = _asok_originals["module"]
+            asok_pkg.rate_limit = _asok_originals["package"]
+            _asok_originals.clear()
 
 
 def _client() -> "redis.Redis":
@@ -96,6 +152,14 @@ def _limit_text(limit: Union[str, int], window: Optional[int]) -> str:
     if isinstance(limit, int) and not isinstance(limit, bool):
         return f"{limit}/{window or 60}s"
     return str(limit)
+
+
+def _asok_client(storage: Any, client: "Optional[redis.Redis]") -> "Optional[redis.Redis]":
+    """Asok's ``storage=`` keyword: its ``Cache`` is not needed (the module
+    keeps the counts) and is ignored; a redis-py client given there is used."""
+    if client is None and isinstance(storage, redis.Redis):
+        return storage
+    return client
 
 
 def route_id(filename: str, qualname: str, module: str = "") -> str:
@@ -143,10 +207,37 @@ class _Lazy:
         return self._limiter
 
 
+def _restriction(result: RateLimitResult) -> Tuple[int, float]:
+    """Sort key, most restrictive first: denied before admitted; among
+    denials the longest wait (never = infinite), among admissions the fewest
+    remaining (the module's own rule for the binding limit)."""
+    if not result.allowed:
+        wait = float("inf") if result.retry_after_ms < 0 else float(result.retry_after_ms)
+        return (0, -wait)
+    return (1, float(result.remaining))
+
+
+_RESULT_ATTR = "_redis_ratelimit_result"
+
+
 def _add_headers(request: Any, result: RateLimitResult) -> None:
+    """Put ``result``'s headers on the response, once per response: when a
+    global and a route limit both apply, the headers describe the more
+    restrictive of the two (not both, which would repeat every header)."""
     headers = getattr(request, "response_headers", None)
-    if headers is not None:
-        headers.extend(result.headers().items())
+    if headers is None:
+        return
+    shown: Optional[RateLimitResult] = getattr(request, _RESULT_ATTR, None)
+    if shown is not None:
+        if _restriction(result) >= _restriction(shown):
+            return
+        names = {n.lower() for n in shown.headers()}
+        headers[:] = [(n, v) for n, v in headers if n.lower() not in names]
+    try:
+        setattr(request, _RESULT_ATTR, result)
+    except AttributeError:  # a request object without attributes: show every result
+        pass
+    headers.extend(result.headers().items())
 
 
 def _charge(request: Any, limiter: RateLimiter, key: str, cost: int) -> RateLimitResult:
@@ -186,17 +277,23 @@ class RateLimitMiddleware:
         self,
         limits: Optional[Union[str, int]] = None,
         window: Optional[int] = None,
+        key_func: Optional[KeyFunc] = None,
+        storage: Any = None,
+        prefix: Optional[str] = None,
         *,
         limiter: Optional[RateLimiter] = None,
-        key_func: Optional[KeyFunc] = None,
         strategy: Optional[str] = None,
-        prefix: Optional[str] = None,
         client: "Optional[redis.Redis]" = None,
         burst: Optional[int] = None,
         on_error: Optional[OnError] = None,
         cost: int = 1,
         exempt_paths: Iterable[str] = STATIC_PREFIXES,
+        max_requests: Optional[int] = None,
     ) -> None:
+        # Asok's RateLimit(limit, window, key_func, storage, prefix, max_requests=)
+        if max_requests is not None:
+            limits = max_requests
+        client = _asok_client(storage, client)
         if limiter is None and limits is None:
             raise TypeError("RateLimitMiddleware needs limits (e.g. '100/m') or limiter=")
         self._fixed = limiter
@@ -229,6 +326,10 @@ class RateLimitMiddleware:
     __call__ = handle
 
 
+RateLimit = RateLimitMiddleware
+"""Asok's name for its limiter class (``RateLimit("100/m")`` as middleware)."""
+
+
 def rate_limit(
     limit: Union[str, int],
     window: Optional[int] = None,
@@ -240,10 +341,17 @@ def rate_limit(
     burst: Optional[int] = None,
     on_error: Optional[OnError] = None,
     cost: int = 1,
+    storage: Any = None,
+    max_requests: Optional[int] = None,
 ) -> Callable[[F], F]:
     """``@rate_limit("5/m")`` on an Asok handler (``def get(request)``), as
-    Asok's own decorator, with a per-route prefix shared by all workers:
-    ``<prefix>:<route_id>`` (pass ``prefix=`` to share a limit between routes)."""
+    Asok's own decorator (and ``app.rate_limit`` after :func:`configure`),
+    with a per-route prefix shared by all workers: ``<prefix>:<route_id>``
+    (pass ``prefix=`` to share a limit between routes). Asok's keywords
+    ``storage`` and ``max_requests`` are accepted (see :func:`_asok_client`)."""
+    if max_requests is not None:
+        limit = max_requests
+    client = _asok_client(storage, client)
 
     def decorator(fn: F) -> F:
         rid = route_id(fn.__code__.co_filename, fn.__qualname__, fn.__module__)
@@ -285,9 +393,26 @@ def check(
     denial raise Asok's ``RateLimitExceeded`` (Asok answers 429 with
     ``Retry-After``). Like ``request.rate_limit()``, the default prefix names
     the calling function, the same way in every worker."""
+    return _check(request, limit, window, key, prefix, strategy, client, burst, on_error, cost, depth=2)
+
+
+def _check(
+    request: Any,
+    limit: Union[str, int],
+    window: Optional[int],
+    key: Optional[str],
+    prefix: Optional[str],
+    strategy: Optional[str],
+    client: "Optional[redis.Redis]",
+    burst: Optional[int],
+    on_error: Optional[OnError],
+    cost: int,
+    depth: int,
+) -> RateLimitResult:
+    """:func:`check`, naming the route after the function ``depth`` frames up."""
     route = None
     if prefix is None:
-        f = sys._getframe(1)
+        f = sys._getframe(depth)
         route = route_id(f.f_code.co_filename, f.f_code.co_name, str(f.f_globals.get("__name__", "")))
     text = _limit_text(limit, window)
     ck = (text, strategy, prefix, route, id(client) if client is not None else None, burst, on_error)
