@@ -146,10 +146,31 @@ struct Cursor<'a> {
     i: usize,
 }
 
+/// The length in bytes of the whitespace character `s` starts with, 0 if
+/// none. Whitespace is what Python's `\s` matches in a `str` pattern (the
+/// `limits` library's grammar): ASCII space, `\t\n\v\f\r`, the separators
+/// `\x1c`-`\x1f`, and Unicode's spaces (NEL, NBSP, U+1680, U+2000-U+200A,
+/// U+2028, U+2029, U+202F, U+205F, U+3000) in UTF-8.
+fn space_len(s: &[u8]) -> usize {
+    match s {
+        [b' ' | b'\t'..=b'\r' | 0x1c..=0x1f, ..] => 1,
+        [0xc2, 0x85 | 0xa0, ..] => 2,
+        [0xe1, 0x9a, 0x80, ..]
+        | [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..]
+        | [0xe2, 0x81, 0x9f, ..]
+        | [0xe3, 0x80, 0x80, ..] => 3,
+        _ => 0,
+    }
+}
+
 impl Cursor<'_> {
     fn skip_spaces(&mut self) {
-        while self.i < self.s.len() && self.s[self.i] == b' ' {
-            self.i += 1;
+        loop {
+            let n = space_len(&self.s[self.i..]);
+            if n == 0 {
+                return;
+            }
+            self.i += n;
         }
     }
     fn digits(&mut self) -> &[u8] {
@@ -230,11 +251,11 @@ pub fn unit_ms(word: &[u8]) -> Option<u64> {
 
 /// Parses one limit such as `10/s`, `5 per 2 minutes` or `20/500ms`.
 fn parse_one(text: &[u8]) -> Result<(u64, u64), LimitError> {
-    if text.iter().all(|&b| b == b' ') {
-        return Err(err(text, "empty limit"));
-    }
     let mut c = Cursor { s: text, i: 0 };
     c.skip_spaces();
+    if c.done() {
+        return Err(err(text, "empty limit"));
+    }
     let amount_digits = c.digits();
     if amount_digits.is_empty() {
         return Err(err(text, "expected an amount"));
@@ -246,10 +267,8 @@ fn parse_one(text: &[u8]) -> Result<(u64, u64), LimitError> {
     if c.s[c.i..].starts_with(b"/") {
         c.i += 1;
     } else if c.s.len() >= c.i + 3 && c.s[c.i..c.i + 3].eq_ignore_ascii_case(b"per") {
+        // Spaces around `per` are allowed, not required: `10persecond`.
         c.i += 3;
-        if !c.done() && !matches!(c.s[c.i], b' ' | b'0'..=b'9') {
-            return Err(err(text, "expected '/' or 'per' after the amount"));
-        }
     } else {
         return Err(err(text, "expected '/' or 'per' after the amount"));
     }
@@ -315,6 +334,27 @@ mod tests {
     }
 
     #[test]
+    fn spaces_around_per_are_optional_and_any_python_whitespace_counts() {
+        assert_eq!(one("10persecond"), (10, 1000));
+        assert_eq!(one("10 persecond"), (10, 1000));
+        assert_eq!(one("10per 2 seconds"), (10, 2000));
+        assert_eq!(one("10PER2MINUTES"), (10, 120_000));
+        assert_eq!(one("10 perm"), (10, 60_000));
+        assert_eq!(one("\t10\n/\x0b2\x0cseconds\r"), (10, 2000));
+        assert_eq!(one("\x1c10\x1f/ s"), (10, 1000));
+        // NBSP, EM SPACE, IDEOGRAPHIC SPACE, NEL, LINE SEPARATOR.
+        assert_eq!(
+            one("\u{a0}10\u{2003}per\u{3000}second\u{85}\u{2028}"),
+            (10, 1000)
+        );
+        assert!(bad("\u{a0}").contains("empty"));
+        // Not whitespace: ZERO WIDTH SPACE, a lone 0xc2.
+        assert!(bad("10\u{200b}/s").contains("'/' or 'per'"));
+        assert!(parse_limits(b"10\xc2/s").is_err());
+        assert!(parse_limits(b"10 \xe2\x80/s").is_err());
+    }
+
+    #[test]
     fn several_limits_keep_their_order() {
         let l = parse_limits(b"1000/day;10/second,5|per|1/ms").err();
         assert!(l.is_some());
@@ -354,7 +394,8 @@ mod tests {
         assert!(bad("10/s x").contains("unexpected"));
         assert!(bad("10/secss").contains("unknown unit"));
         assert!(bad("10/mss").contains("unknown unit"));
-        assert!(bad("10 perm").contains("'/' or 'per'"));
+        assert!(bad("10 pr second").contains("'/' or 'per'"));
+        assert!(bad("10 perx").contains("unknown unit 'x'"));
         assert!(bad("-1/s").contains("amount"));
         let many = vec!["1/ms"; 17]
             .iter()
