@@ -1,6 +1,9 @@
 //! Access to one Redis key with the raw key API: reading the value in place,
 //! patching it through DMA, setting absolute expiry, and replicating the
-//! change as deterministic native commands.
+//! change as deterministic native commands. Each propagated command also
+//! fires the keyspace notifications a replica applying it fires (`set` and
+//! `expire` for `SET ... PXAT`, `setrange`, `expire`, `del`), so subscribers
+//! see the same events on a primary and on its replicas.
 
 use redis_module::raw;
 use std::os::raw::{c_char, c_int};
@@ -128,8 +131,22 @@ impl Key {
         self.modified = true;
     }
 
+    /// Fires the keyspace event `event` of class `class` on this key (Redis
+    /// drops it at once unless `notify-keyspace-events` selects it).
+    fn notify(&self, class: c_int, event: &std::ffi::CStr) {
+        unsafe {
+            raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
+                self.ctx,
+                class,
+                event.as_ptr(),
+                self.name,
+            );
+        }
+    }
+
     /// Propagates `DEL key`.
     pub fn replicate_delete(&self) {
+        self.notify(raw::REDISMODULE_NOTIFY_GENERIC, c"del");
         bump(&COUNTERS.propagated_commands);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
@@ -145,6 +162,8 @@ impl Key {
     /// in one command (`PXAT` and `t` are retained strings: only the value
     /// is a new object).
     pub fn replicate_whole(&self, value: &[u8], expire_at: u64) {
+        self.notify(raw::REDISMODULE_NOTIFY_STRING, c"set");
+        self.notify(raw::REDISMODULE_NOTIFY_GENERIC, c"expire");
         bump(&COUNTERS.propagated_commands);
         add(&COUNTERS.propagated_bytes, value.len() as u64);
         unsafe {
@@ -177,6 +196,7 @@ impl Key {
             return;
         }
         for (a, b) in t.dirty_ranges(64) {
+            self.notify(raw::REDISMODULE_NOTIFY_STRING, c"setrange");
             bump(&COUNTERS.propagated_commands);
             add(&COUNTERS.propagated_bytes, (b - a) as u64);
             unsafe {
@@ -197,6 +217,7 @@ impl Key {
         if !expiry_changed {
             return;
         }
+        self.notify(raw::REDISMODULE_NOTIFY_GENERIC, c"expire");
         bump(&COUNTERS.propagated_commands);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
