@@ -18,21 +18,25 @@ impl Strategy {
         Strategy::Gcra,
     ];
 
+    /// Every name a client may use, each canonical name before its alias
+    /// (the `ratelimit.default-strategy` config accepts the same names and
+    /// reports the first one of a strategy).
+    pub const NAMES: [(&'static str, Strategy); 8] = [
+        ("fixed-window", Strategy::FixedWindow),
+        ("fixed", Strategy::FixedWindow),
+        ("moving-window", Strategy::MovingWindow),
+        ("moving", Strategy::MovingWindow),
+        ("sliding-window-counter", Strategy::SlidingWindowCounter),
+        ("sliding", Strategy::SlidingWindowCounter),
+        ("gcra", Strategy::Gcra),
+        ("token-bucket", Strategy::Gcra),
+    ];
+
     /// Accepts the canonical names and their aliases, case-insensitively.
     pub fn parse(name: &[u8]) -> Option<Strategy> {
-        const NAMES: [(&[u8], Strategy); 8] = [
-            (b"fixed-window", Strategy::FixedWindow),
-            (b"fixed", Strategy::FixedWindow),
-            (b"moving-window", Strategy::MovingWindow),
-            (b"moving", Strategy::MovingWindow),
-            (b"sliding-window-counter", Strategy::SlidingWindowCounter),
-            (b"sliding", Strategy::SlidingWindowCounter),
-            (b"gcra", Strategy::Gcra),
-            (b"token-bucket", Strategy::Gcra),
-        ];
-        NAMES
+        Self::NAMES
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
             .map(|&(_, s)| s)
     }
 

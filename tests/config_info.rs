@@ -119,6 +119,64 @@ fn loadmodule_arguments_and_config_lines_set_the_configs() {
     );
 }
 
+#[test]
+fn module_arguments_and_config_set_take_the_same_values() {
+    // Memory units in a module argument, as CONFIG SET takes them.
+    for (text, bytes) in [
+        ("64kb", 65536),
+        ("64KB", 65536),
+        ("1mb", 1 << 20),
+        ("100k", 100_000),
+        ("70000b", 70_000),
+    ] {
+        let so = module_path().to_string_lossy().into_owned();
+        let s = Server::start_opts(Opts::default().no_module().args(&[
+            "--loadmodule",
+            &so,
+            "moving-window-max-bytes",
+            text,
+        ]));
+        let mut c = s.conn();
+        assert_eq!(
+            config_get(&mut c, "ratelimit.moving-window-max-bytes"),
+            bytes.to_string(),
+            "{text}"
+        );
+    }
+    // Strategy aliases in CONFIG SET, as in a module argument; CONFIG GET
+    // reports the canonical name.
+    let s = Server::start();
+    let mut c = s.conn();
+    for (alias, name) in [
+        ("fixed", "fixed-window"),
+        ("MOVING", "moving-window"),
+        ("sliding", "sliding-window-counter"),
+        ("token-bucket", "gcra"),
+    ] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("ratelimit.default-strategy")
+            .arg(alias)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(
+            config_get(&mut c, "ratelimit.default-strategy"),
+            name,
+            "{alias}"
+        );
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("ratelimit.moving-window-max-bytes")
+        .arg("64kb")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        config_get(&mut c, "ratelimit.moving-window-max-bytes"),
+        "65536"
+    );
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -129,7 +187,7 @@ fn a_bad_loadmodule_argument_refuses_to_load() {
     let so = module_path().to_string_lossy().into_owned();
     let dir = std::env::temp_dir().join(format!("rl-badarg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = std::process::Command::new("redis-server")
+    let out = std::process::Command::new(redis_server_bin())
         .args([
             "--port",
             &free_port().to_string(),
@@ -143,7 +201,30 @@ fn a_bad_loadmodule_argument_refuses_to_load() {
         .args(["--loadmodule", &so, "default-strategy", "leaky"])
         .output()
         .unwrap();
+    let units = std::process::Command::new(redis_server_bin())
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--loadmodule", &so, "moving-window-max-bytes", "64xb"])
+        .output()
+        .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !units.status.success(),
+        "started with moving-window-max-bytes 64xb"
+    );
+    assert!(
+        String::from_utf8_lossy(&units.stdout).contains("moving-window-max-bytes must be from"),
+        "{}",
+        String::from_utf8_lossy(&units.stdout)
+    );
     assert!(
         !out.status.success(),
         "redis-server started with a bad module argument"

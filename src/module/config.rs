@@ -67,12 +67,17 @@ pub fn register(ctx: *mut raw::RedisModuleCtx, args: &[String]) -> Result<(), St
     else {
         return Ok(()); // server without module configs: defaults only
     };
-    let names: Vec<CString> = Strategy::ALL
+    // Every name RL.* accepts, aliases included (CONFIG GET reports the
+    // canonical name, listed first for each strategy).
+    let names: Vec<CString> = Strategy::NAMES
         .iter()
-        .map(|s| CString::new(s.name()).expect("no NUL"))
+        .map(|(n, _)| CString::new(*n).expect("no NUL"))
         .collect();
     let name_ptrs: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
-    let values: Vec<c_int> = (0..Strategy::ALL.len() as c_int).collect();
+    let values: Vec<c_int> = Strategy::NAMES
+        .iter()
+        .map(|(_, s)| strategy_index(*s) as c_int)
+        .collect();
     let ok = raw::REDISMODULE_OK as c_int;
     unsafe {
         if reg_enum(
@@ -115,7 +120,34 @@ pub fn register(ctx: *mut raw::RedisModuleCtx, args: &[String]) -> Result<(), St
     apply_args(args)
 }
 
-/// Applies `name value` pairs from `--loadmodule`.
+fn strategy_index(s: Strategy) -> usize {
+    Strategy::ALL.iter().position(|&x| x == s).expect("listed")
+}
+
+/// A byte count as Redis reads memory configs (`CONFIG SET`, redis.conf):
+/// a whole number with an optional unit, case-insensitive: `k`/`m`/`g`
+/// (powers of 1000), `kb`/`mb`/`gb` (powers of 1024), `b`.
+fn parse_memory(text: &str) -> Option<i64> {
+    let lower = text.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let scale: i64 = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok()?.checked_mul(scale)
+}
+
+/// Applies `name value` pairs from `--loadmodule`, read as `CONFIG SET`
+/// reads them (strategy aliases, memory units).
 fn apply_args(args: &[String]) -> Result<(), String> {
     if !args.len().is_multiple_of(2) {
         return Err("module arguments must be name value pairs".into());
@@ -129,13 +161,10 @@ fn apply_args(args: &[String]) -> Result<(), String> {
             "default-strategy" => {
                 let s = Strategy::parse(value.as_bytes())
                     .ok_or_else(|| format!("unknown strategy '{value}' for default-strategy"))?;
-                let i = Strategy::ALL.iter().position(|&x| x == s).expect("listed");
-                DEFAULT_STRATEGY.store(i as u8, Ordering::Relaxed);
+                DEFAULT_STRATEGY.store(strategy_index(s) as u8, Ordering::Relaxed);
             }
             "moving-window-max-bytes" => {
-                let v: i64 = value
-                    .parse()
-                    .ok()
+                let v: i64 = parse_memory(value)
                     .filter(|v| (MIN_MAX_LOG_BYTES..=MAX_MAX_LOG_BYTES).contains(v))
                     .ok_or_else(|| {
                         format!(

@@ -38,7 +38,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 mod bins;
 pub use bins::module_path;
-use bins::redis_server_bin;
+pub use bins::redis_server_bin;
 mod server_kind;
 pub use server_kind::ServerKind;
 
