@@ -381,3 +381,29 @@ fn clear_options_and_errors() {
     // None of these removed anything.
     assert_eq!(stats(&mut c, "k", "5/m", &[])[0].remaining, 4);
 }
+
+#[test]
+fn clear_counts_only_state_that_still_holds_usage() {
+    // A key whose only state no longer holds usage (its TTL was removed by
+    // someone, so it outlived its usage): both forms of RL.CLEAR reply 0,
+    // and both remove what is there.
+    let s = Server::start();
+    let mut c = s.conn();
+    for whole in [true, false] {
+        let k = format!("stale:{whole}");
+        hit(&mut c, &k, "1/50ms", &["STRATEGY", "gcra"]);
+        raw(&mut c, &["PERSIST", &k]).unwrap();
+        sleep_ms(120);
+        assert!(exists(&mut c, &k));
+        let args: Vec<&str> = if whole {
+            vec![&k]
+        } else {
+            vec![&k, "1/50ms", "STRATEGY", "gcra"]
+        };
+        assert_eq!(clear(&mut c, &args), 0, "RL.CLEAR {args:?}");
+        assert!(!exists(&mut c, &k), "RL.CLEAR {args:?} left the key");
+    }
+    // With usage: 1.
+    hit(&mut c, "live", "1/h", &[]);
+    assert_eq!(clear(&mut c, &["live"]), 1);
+}

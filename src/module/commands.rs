@@ -249,13 +249,16 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         Content::Str(v) => v.to_vec(),
         Content::Other => return reply::wrongtype(ctx),
     };
-    if let Err(e) = engine::check(&value) {
-        return engine_error(ctx, e);
-    }
     let Some(req) = req else {
+        // All state goes; the reply counts it only if it still held usage,
+        // as `RL.CLEAR key limits` counts only limit states holding usage.
+        let held = match engine::expiry(&value, now) {
+            Ok(end) => end.is_some(),
+            Err(e) => return engine_error(ctx, e),
+        };
         key.delete();
         key.replicate_delete();
-        return reply::integer(ctx, 1);
+        return reply::integer(ctx, i64::from(held));
     };
     let mut t = Tracked::new(&mut value);
     match engine::clear_limits(&mut t, &req, now) {
