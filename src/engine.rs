@@ -316,6 +316,45 @@ fn can_commit(value: &[u8], now: u64) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The refusals an admitted hit meets before it writes anything: a clock
+/// past the storable range, a value too large to grow, a moving-window log
+/// that would pass `max_log_bytes` of live entries. RL.TEST asks the same
+/// (through [`would_refuse`]) so that it replies what RL.HIT would.
+fn write_guard(
+    value: &[u8],
+    records: &[Record],
+    req: &Request,
+    now: u64,
+    max_log_bytes: usize,
+) -> Result<(), EngineError> {
+    can_commit(value, now)?;
+    if req.strategy == Strategy::MovingWindow {
+        for l in req.limits.as_slice() {
+            let Some(r) = find(records, req.strategy, l.window_ms) else {
+                continue;
+            };
+            if let State::Moving(v) = r.state(value)?
+                && v.live_bytes(l.window_ms, now)? + MAX_ENTRY_LEN > max_log_bytes
+            {
+                return Err(EngineError::LogFull(max_log_bytes));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error RL.HIT would answer instead of admitting `req` on `value` (the
+/// same bytes, request and `now` that judged it admissible), if any.
+pub fn would_refuse(
+    value: Option<&[u8]>,
+    req: &Request,
+    now: u64,
+    max_log_bytes: usize,
+) -> Result<(), EngineError> {
+    let value = value.unwrap_or_default();
+    write_guard(value, &index(value)?, req, now, max_log_bytes)
+}
+
 /// As [`commit_guarded`], given the plan `decide_indexed` made for the
 /// same bytes, request and `now`: the value is indexed again only after a
 /// record changed size (a splice moves the records after it), and a single
@@ -331,23 +370,11 @@ pub fn commit_indexed<B: ValueBuf>(
         mut records,
         mut next,
     } = plan;
-    can_commit(t.bytes(), now)?;
     debug_assert!(
         reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
         "records are the index of these bytes"
     );
-    if req.strategy == Strategy::MovingWindow {
-        for l in req.limits.as_slice() {
-            let Some(r) = find(&records, req.strategy, l.window_ms) else {
-                continue;
-            };
-            if let State::Moving(v) = r.state(t.bytes())?
-                && v.live_bytes(l.window_ms, now)? + MAX_ENTRY_LEN > max_log_bytes
-            {
-                return Err(EngineError::LogFull(max_log_bytes));
-            }
-        }
-    }
+    write_guard(t.bytes(), &records, req, now, max_log_bytes)?;
     let c = req.cost;
     let named = |r: &Record| {
         r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)

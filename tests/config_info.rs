@@ -295,6 +295,28 @@ fn the_moving_window_size_guard_refuses_hits_with_a_clear_error() {
         &["RL.HIT", "big", "1000000/h", "STRATEGY", "moving"],
     );
     assert_eq!(dump(&mut c, "big"), before, "a refused hit changed the key");
+    // RL.TEST replies what RL.HIT would: the same refusal for a hit the
+    // limit admits, the verdict for one it denies or that costs nothing.
+    let test_args = [
+        "RL.TEST",
+        "big",
+        "1000000/h",
+        "STRATEGY",
+        "moving",
+        "COST",
+        "2",
+    ];
+    assert_eq!(err(&mut c, &test_args), e, "RL.TEST of a refused hit");
+    let zero = test(
+        &mut c,
+        "big",
+        "1000000/h",
+        &["STRATEGY", "moving", "COST", "0"],
+    );
+    assert_eq!(zero[0], 1, "{zero:?}");
+    let over = test(&mut c, "big", "10/h", &["STRATEGY", "moving"]);
+    assert_eq!(over[0], 0, "a denied hit is judged, not refused: {over:?}");
+    assert_eq!(dump(&mut c, "big"), before, "RL.TEST changed the key");
 }
 
 #[test]

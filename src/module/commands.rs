@@ -203,15 +203,20 @@ fn read_only(
 /// RL.TEST key limits [STRATEGY s] [COST n] [BURST n]
 pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     bump(&COUNTERS.test_calls);
-    read_only(
-        ctx,
-        args,
-        Command::Test,
-        |value, req, now| match engine::decide(value, req, now) {
+    read_only(ctx, args, Command::Test, |value, req, now| {
+        // What RL.HIT would answer: its verdict, or the refusal an
+        // admitted hit meets before writing (a full log, say).
+        let verdict = engine::decide(value, req, now).and_then(|d| {
+            if d.allowed && req.cost > 0 {
+                engine::would_refuse(value, req, now, config::max_log_bytes())?;
+            }
+            Ok(d)
+        });
+        match verdict {
             Ok(d) => reply::hit(ctx, d),
             Err(e) => engine_error(ctx, e),
-        },
-    );
+        }
+    });
 }
 
 /// RL.STATS key limits [STRATEGY s] [BURST n]
