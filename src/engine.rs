@@ -302,16 +302,56 @@ pub fn commit_guarded<B: ValueBuf>(
     now: u64,
     max_log_bytes: usize,
 ) -> Result<u64, EngineError> {
-    can_commit(t.bytes(), now)?;
     let records = reindex(t.bytes())?;
     commit_indexed(t, Plan::of(records), req, now, max_log_bytes)
 }
 
-/// The checks made before any write: a storable clock, room to grow.
-fn can_commit(value: &[u8], now: u64) -> Result<(), EngineError> {
-    check_clock(now)?;
-    if value.len() > MAX_VALUE_LEN / 2 {
+/// The value size past which a hit may not grow it (half the most a value
+/// may reach, so that a log doubling its room stays below that).
+pub const VALUE_GUARD: usize = MAX_VALUE_LEN / 2;
+
+/// Whether a hit on `value` (indexed as `records`) may write, judged on
+/// what the write would leave: past `guard` bytes, the moving-window logs
+/// are compacted first (entries that stopped counting and spare room go, as
+/// do logs with nothing left), and only if the value would still pass
+/// `guard` is the hit refused. `Ok(true)`: compact before writing.
+fn value_guard(
+    value: &[u8],
+    records: &[Record],
+    req: &Request,
+    now: u64,
+    guard: usize,
+) -> Result<bool, EngineError> {
+    if value.len() <= guard {
+        return Ok(false);
+    }
+    let mut kept = value.len();
+    for r in records {
+        if let State::Moving(v) = r.state(value)? {
+            kept -= match v.reclaimable(r.window_ms, now)? {
+                Some(free) => free,
+                None => r.end() - r.at(),
+            };
+        }
+    }
+    if kept + MAX_ENTRY_LEN * req.limits.len() > guard {
         return Err(EngineError::TooLarge);
+    }
+    Ok(true)
+}
+
+/// Rewrites every moving-window log of `t` with only the entries that
+/// count at `now` and no spare room, and drops logs with nothing left.
+fn compact_logs<B: ValueBuf>(t: &mut Tracked<B>, now: u64) -> Result<(), EngineError> {
+    let records = index(t.bytes())?;
+    for r in records.as_slice().iter().rev() {
+        let State::Moving(v) = r.state(t.bytes())? else {
+            continue;
+        };
+        match v.compacted(r.window_ms, now)? {
+            None => t.splice(r.at()..r.end(), &[]),
+            Some(body) => t.splice(r.body()..r.end(), &body),
+        }
     }
     Ok(())
 }
@@ -325,9 +365,11 @@ fn write_guard(
     records: &[Record],
     req: &Request,
     now: u64,
-    max_log_bytes: usize,
-) -> Result<(), EngineError> {
-    can_commit(value, now)?;
+    bounds: Bounds,
+) -> Result<bool, EngineError> {
+    check_clock(now)?;
+    let compact = value_guard(value, records, req, now, bounds.value)?;
+    let max_log_bytes = bounds.log;
     if req.strategy == Strategy::MovingWindow {
         for l in req.limits.as_slice() {
             let Some(r) = find(records, req.strategy, l.window_ms) else {
@@ -340,7 +382,25 @@ fn write_guard(
             }
         }
     }
-    Ok(())
+    Ok(compact)
+}
+
+/// The size bounds a write keeps to: the live bytes of one moving-window
+/// log (`ratelimit.moving-window-max-bytes`) and the whole value.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub log: usize,
+    pub value: usize,
+}
+
+impl Bounds {
+    /// The module's bounds for a given log limit.
+    pub fn with_log(log: usize) -> Bounds {
+        Bounds {
+            log,
+            value: VALUE_GUARD,
+        }
+    }
 }
 
 /// The error RL.HIT would answer instead of admitting `req` on `value` (the
@@ -352,7 +412,14 @@ pub fn would_refuse(
     max_log_bytes: usize,
 ) -> Result<(), EngineError> {
     let value = value.unwrap_or_default();
-    write_guard(value, &index(value)?, req, now, max_log_bytes)
+    write_guard(
+        value,
+        &index(value)?,
+        req,
+        now,
+        Bounds::with_log(max_log_bytes),
+    )
+    .map(|_| ())
 }
 
 /// As [`commit_guarded`], given the plan `decide_indexed` made for the
@@ -366,6 +433,17 @@ pub fn commit_indexed<B: ValueBuf>(
     now: u64,
     max_log_bytes: usize,
 ) -> Result<u64, EngineError> {
+    commit_bounded(t, plan, req, now, Bounds::with_log(max_log_bytes))
+}
+
+/// As [`commit_indexed`], within explicit size bounds (tests use small ones).
+pub fn commit_bounded<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    plan: Plan,
+    req: &Request,
+    now: u64,
+    bounds: Bounds,
+) -> Result<u64, EngineError> {
     let Plan {
         mut records,
         mut next,
@@ -374,7 +452,10 @@ pub fn commit_indexed<B: ValueBuf>(
         reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
         "records are the index of these bytes"
     );
-    write_guard(t.bytes(), &records, req, now, max_log_bytes)?;
+    if write_guard(t.bytes(), &records, req, now, bounds)? {
+        compact_logs(t, now)?;
+        records = reindex(t.bytes())?;
+    }
     let c = req.cost;
     let named = |r: &Record| {
         r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
@@ -521,5 +602,57 @@ mod tests {
         assert_eq!(value, before, "nothing may change");
         let mut t = Tracked::new(&mut value);
         assert!(commit_guarded(&mut t, &req, now, 1 << 20).is_ok());
+    }
+
+    /// The stuck key of the red team's report, in simulated time: seven
+    /// moving-window limits on one key, a hit every 7 ms for 30 minutes.
+    /// Entries that stopped counting and spare room pile up past the value
+    /// guard; the guard must judge what the write leaves (compacting), so
+    /// every hit the limits admit is admitted and the value stays bounded.
+    #[test]
+    fn a_value_past_the_guard_is_compacted_never_stuck() {
+        let opts: [&[u8]; 2] = [b"STRATEGY", b"moving"];
+        let limits =
+            b"1000000/1s;1000000/2s;1000000/3s;1000000/4s;1000000/5s;1000000/6s;1000000/7s";
+        let req = parse_request(Command::Hit, limits, &opts).unwrap();
+        let bounds = Bounds {
+            log: 1 << 20,
+            value: 8 * 1024,
+        };
+        let mut value = Vec::new();
+        let start = 1_700_000_000_000u64;
+        let mut now = start;
+        let (mut hits, mut largest, mut over_guard) = (0u64, 0usize, 0u64);
+        while now < start + 30 * 60 * 1000 {
+            now += 7;
+            let (reply, plan) = decide_indexed(
+                Some(&value).filter(|v| !v.is_empty()).map(|v| v.as_slice()),
+                &req,
+                now,
+            )
+            .unwrap();
+            assert!(reply.allowed, "hit {hits} at +{} ms denied", now - start);
+            let before = value.len();
+            over_guard += u64::from(before > bounds.value);
+            let mut t = Tracked::new(&mut value);
+            commit_bounded(&mut t, plan, &req, now, bounds)
+                .unwrap_or_else(|e| panic!("hit {hits} at +{} ms refused: {e:?}", now - start));
+            largest = largest.max(value.len());
+            hits += 1;
+        }
+        // A write the guard lets through may double one log's room: the
+        // value stays below twice the guard (MAX_VALUE_LEN in the module).
+        assert!(largest <= 2 * bounds.value, "value reached {largest} bytes");
+        // Decisions stay exact: each window counts the hits of its last W ms.
+        let st = stats(Some(&value), &req, now).unwrap();
+        for (i, s) in st.iter().enumerate() {
+            let w = (i as u64 + 1) * 1000;
+            let live = (0..hits).filter(|k| start + 7 * (k + 1) + w > now).count() as u64;
+            assert_eq!(1_000_000 - s.remaining, live, "window {w} ms");
+        }
+        // Hits that found the value past the guard: each one a guard on the
+        // whole value (dead entries and spare room included) refused, and
+        // none could ever shrink it again.
+        assert!(over_guard > 0, "no hit met a value past the guard");
     }
 }

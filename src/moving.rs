@@ -190,6 +190,40 @@ impl<'a> View<'a> {
         Ok(self.header.len - self.live_at(w, now)?.head.min(self.header.len))
     }
 
+    /// Bytes a compaction at `now` would free in this record's body: the
+    /// entries that stopped counting and the spare room, or the whole body
+    /// (`None`) when nothing counts any more and the record can go.
+    pub fn reclaimable(&self, w: u64, now: u64) -> Result<Option<usize>, Corrupt> {
+        let live = self.live_at(w, now)?;
+        if live.used == 0 {
+            return Ok(None);
+        }
+        Ok(Some(live.head + (self.header.cap - self.header.len)))
+    }
+
+    /// The body (header and log) holding only the entries that count at
+    /// `now`, with no spare room; `None` when nothing counts any more. Hits
+    /// judge the same on it: the dropped entries no longer count.
+    pub fn compacted(&self, w: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
+        let live = self.live_at(w, now)?;
+        if live.used == 0 {
+            return Ok(None);
+        }
+        let kept = &self.log[live.head..self.header.len];
+        let header = Header {
+            used: live.used,
+            last: self.header.last,
+            first: live.first,
+            head: 0,
+            len: kept.len(),
+            cap: kept.len(),
+        };
+        let mut body = vec![0u8; HEADER_LEN + kept.len()];
+        header.encode(&mut body[..HEADER_LEN]);
+        body[HEADER_LEN..].copy_from_slice(kept);
+        Ok(Some(body))
+    }
+
     /// When the usage stops counting, if any is counted at `now`.
     pub fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
         let h = self.header;
