@@ -412,14 +412,8 @@ pub fn would_refuse(
     max_log_bytes: usize,
 ) -> Result<(), EngineError> {
     let value = value.unwrap_or_default();
-    write_guard(
-        value,
-        &index(value)?,
-        req,
-        now,
-        Bounds::with_log(max_log_bytes),
-    )
-    .map(|_| ())
+    let records = reindex(value)?; // an empty value is a new key
+    write_guard(value, &records, req, now, Bounds::with_log(max_log_bytes)).map(|_| ())
 }
 
 /// As [`commit_guarded`], given the plan `decide_indexed` made for the
