@@ -266,3 +266,26 @@ def test_most_restrictive_order() -> None:
                    key=rl_asok._restriction)
     assert [(r.allowed, r.remaining, r.retry_after_ms) for r in order] == [
         (False, 0, -1), (False, 0, 900), (False, 0, 100), (True, 2, 0), (True, 5, 0)]
+
+
+def test_configure_again_reaches_limiters_already_built(server: Server) -> None:
+    c = redis.Redis(host=server.host, port=server.port)
+
+    class Req:
+        ip = "192.0.2.9"
+        response_headers: list = []
+
+    def handler(request: object) -> None:
+        rl_asok.check(request, "5/h")
+
+    first, second = "cfg1-" + uuid.uuid4().hex[:6], "cfg2-" + uuid.uuid4().hex[:6]
+    try:
+        rl_asok.configure(c, prefix=first, asok_api=False)
+        handler(Req())
+        rl_asok.configure(c, prefix=second, strategy="moving-window", asok_api=False)
+        handler(Req())
+        assert c.keys(f"{first}:*") and c.keys(f"{second}:*")
+        assert c.execute_command("RL.STATS", c.keys(f"{second}:*")[0], "5/h", "STRATEGY", "moving")
+    finally:
+        rl_asok.configure(asok_api=False)
+        c.close()

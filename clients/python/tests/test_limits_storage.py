@@ -142,3 +142,57 @@ def test_dropin_refuses_a_client_that_is_not_redis_py_at_construction(server: Se
         AioFixed(redis.Redis(host=server.host, port=server.port))  # sync client for asyncio
     with pytest.raises(TypeError, match="redis-py client"):
         FixedWindowRateLimiter(object())
+
+
+def test_reset_deletes_only_the_prefix_taken_literally(server: Server, r: redis.Redis) -> None:
+    r.set("user:1:session", "precious")
+    r.set("app1:x", "keep")
+    for prefix in ("", "app[1]", "a*"):
+        storage = storage_from_string(f"ratelimit://{server.host}:{server.port}", key_prefix=prefix)
+        LIMITS_STRATEGIES["fixed-window"](storage).hit(parse("1/minute"), "ip")
+        assert r.exists(f"{prefix}:{parse('1/minute').key_for('ip')}")  # limits' layout: "<prefix>:<key>"
+        assert storage.reset() == 1, prefix
+    assert r.get("user:1:session") == b"precious" and r.get("app1:x") == b"keep"
+
+
+def test_a_cost_past_any_limit_is_denied_not_an_error(server: Server) -> None:
+    from redis_ratelimit.strategies import FixedWindowRateLimiter as DropIn
+
+    storage = storage_from_string(f"RATELIMIT://{server.host}:{server.port}")  # scheme case as limits allows
+    item = parse("10/minute")
+    for limiter in [LIMITS_STRATEGIES[s](storage) for s in sorted(LIMITS_STRATEGIES)] + [DropIn(storage)]:
+        who = uuid.uuid4().hex
+        assert limiter.hit(item, who, cost=2**32) is False
+        assert limiter.hit(item, who) is True
+    assert DropIn(storage).test(item, "x", cost=2**40) is False
+
+
+def test_dropin_storage_arguments(server: Server) -> None:
+    from limits.errors import StorageError
+    from limits.storage import MemoryStorage, RedisStorage
+
+    from redis_ratelimit.strategies import FixedWindowRateLimiter as DropIn
+    from redis_ratelimit.strategies import GCRARateLimiter
+
+    item = parse("2/minute")
+    assert DropIn(f"ratelimit://{server.host}:{server.port}").hit(item, uuid.uuid4().hex)
+    for bad in ("memory://", "redis+sentinel://h:1/m", MemoryStorage()):
+        with pytest.raises(TypeError):
+            DropIn(bad)
+    # limits' wrap_exceptions is honoured, as by limits' own strategies.
+    wrapped = DropIn(RedisStorage("redis://127.0.0.1:1", wrap_exceptions=True))
+    with pytest.raises(StorageError):
+        wrapped.hit(item, "k")
+    with pytest.raises(redis.ConnectionError):
+        DropIn(RedisStorage("redis://127.0.0.1:1")).hit(item, "k")
+    for burst in (0, -1, "x", 2**40, True):
+        with pytest.raises(ValueError):
+            GCRARateLimiter(f"redis://{server.host}:{server.port}", burst=burst)  # type: ignore[arg-type]
+
+
+def test_client_parser_takes_any_number_of_digits() -> None:
+    from redis_ratelimit._core import parse_limits
+
+    assert [(lim.amount, lim.window_ms) for lim in parse_limits("0" * 4400 + "1/second")] == [(1, 1000)]
+    with pytest.raises(ValueError):
+        parse_limits("9" * 5000 + "/second")

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - limits is optional
 
 
 DEFAULT_KEY_PREFIX = "LIMITS"
+MAX_COST = 4294967295
 
 
 def item_limit(item: "RateLimitItem") -> Optional[str]:
@@ -53,6 +54,19 @@ class _StrategyBase:
         self.client, prefix = resolve_client(storage, asyncio=self._ASYNC)
         self.key_prefix = prefix if key_prefix is None else key_prefix
         self.burst: Optional[int] = None
+        # As limits: with a storage built with wrap_exceptions=True, Redis
+        # errors come out as limits.errors.StorageError.
+        self.wrap_exceptions = bool(getattr(storage, "wrap_exceptions", False))
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """The exception to raise for a Redis error ``exc`` (the module
+        missing is reported as such)."""
+        check_module(exc)
+        if self.wrap_exceptions:
+            from limits.errors import StorageError
+
+            return StorageError(exc)  # type: ignore[arg-type]
+        return exc
 
     def _probe_cost(self, stats: Any) -> Optional[int]:
         from . import _storage_core as core
@@ -75,8 +89,8 @@ def item_args(
     burst: Optional[int],
 ) -> Optional[List[Union[str, int]]]:
     text = item_limit(item)
-    if text is None:
-        return None
+    if text is None or (cost is not None and cost > MAX_COST):
+        return None  # admits nothing: an amount of 0, or a cost past any limit
     args: List[Union[str, int]] = [cmd, item_key(prefix, item, identifiers), text, "STRATEGY", strategy]
     if cost is not None and cost != 1:
         args += ["COST", cost]
@@ -100,6 +114,16 @@ def window_stats(item: "RateLimitItem", strategy: str, stats: Any, probe: Any) -
     return WindowStats(now + core.next_free_in(stats, strategy, item.get_expiry(), probe), remaining)
 
 
+def check_burst(burst: Any) -> Optional[int]:
+    """A GCRA burst as the module takes it (1 to 4294967295), checked when
+    the limiter is built rather than at every call."""
+    if burst is None:
+        return None
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_COST:
+        raise ValueError(f"burst must be an integer from 1 to {MAX_COST}, not {burst!r}")
+    return burst
+
+
 def check_module(exc: BaseException) -> None:
     if module_missing(exc):
         raise ModuleNotLoadedError(MODULE_MISSING_HINT) from exc
@@ -109,7 +133,16 @@ def resolve_client(storage: Any, asyncio: bool) -> Tuple[Any, str]:
     """(redis client, key prefix) from what a limits user passes as storage:
     a redis-py client, a ``redis://`` URI, or a limits Redis storage."""
     if isinstance(storage, str):
-        uri = storage[len("async+"):] if storage.startswith("async+") else storage
+        uri = storage[len("async+"):] if storage[:6].lower() == "async+" else storage
+        scheme = uri.partition("://")[0].lower()
+        if scheme.startswith("ratelimit"):
+            from .limits_storage import redis_url
+
+            uri = redis_url(uri)
+        elif scheme not in ("redis", "rediss", "unix"):
+            raise TypeError(
+                f"storage must be a redis://, rediss://, unix:// or ratelimit:// URI, not {storage!r}"
+            )
         if asyncio:
             import redis.asyncio
 

@@ -96,6 +96,13 @@ class Limit:
         return " ".join(self.text.split())
 
 
+def _bounded_int(digits: str) -> int:
+    """A decimal number, or MAX_AMOUNT * 1000 for anything that large (every
+    range check then fails the way the module's does)."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 12 else MAX_AMOUNT * 1000
+
+
 def parse_limits(text: str) -> Tuple[Limit, ...]:
     """Parse a limits string exactly as the module does (its section 1).
 
@@ -118,8 +125,11 @@ def parse_limits(text: str) -> Tuple[Limit, ...]:
                 f"invalid limit {part!r}: expected '<amount>/<unit>', "
                 "'<amount>/<multiple><unit>' or '<amount> per <multiple> <unit>'"
             )
-        amount = int(m.group(1))
-        multiple = int(m.group(2)) if m.group(2) is not None else 1
+        # Leading zeros are allowed (as in the module); past 10 significant
+        # digits a number is out of range anyway (and Python's int() refuses
+        # strings of over 4300 digits).
+        amount = _bounded_int(m.group(1))
+        multiple = _bounded_int(m.group(2)) if m.group(2) is not None else 1
         unit = m.group(3).lower()
         if unit not in MS_PER_UNIT:
             raise ValueError(f"invalid limit {part!r}: unknown unit {m.group(3)!r}")

@@ -10,6 +10,7 @@ rebuilt from those values, so the module decides on its own clock.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, List, Optional, Tuple, Union
 
@@ -30,6 +31,15 @@ Args = List[Union[str, int]]
 FIXED = "fixed-window"
 MOVING = "moving-window"
 SLIDING = "sliding-window-counter"
+
+
+MAX_COST = 4294967295
+"""The module's largest cost; a larger one can never pass."""
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis glob pattern (SCAN MATCH)."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
 def limit_text(amount: int, expiry: int) -> Optional[str]:
@@ -113,7 +123,9 @@ def next_free_in(stats: Any, strategy: str, window_s: float, probe: Any = None) 
     RL.STATS reply and, when :func:`probe_cost` asked for it, the RL.TEST
     reply. Fixed window (and GCRA): when the limit is whole again. A full
     moving or sliding window: when a hit of 1 passes again (so a 429's
-    Retry-After is a time the retry is admitted). Otherwise the moving
+    Retry-After is a time the retry is admitted; through limits' storage
+    interface a sliding window's time is capped to the current window's end,
+    see :func:`limits_sliding_ttl`). Otherwise the moving
     window: when the oldest counted hit leaves (a whole window from now when
     nothing is held, as limits says); the sliding window counter: when the
     next unit frees up or the current window ends, whichever comes first."""

@@ -41,9 +41,10 @@ SCHEMES = ["ratelimit", "ratelimits", "ratelimit+unix"]
 
 def redis_url(uri: str) -> str:
     """The redis-py URL of a ``[async+]ratelimit[s|+unix]://`` URI."""
-    if uri.startswith("async+"):
+    if uri[:6].lower() == "async+":
         uri = uri[len("async+"):]
     scheme, sep, rest = uri.partition("://")
+    scheme = scheme.lower()
     mapping = {"ratelimit": "redis", "ratelimits": "rediss", "ratelimit+unix": "unix"}
     if not sep or scheme not in mapping:
         raise ValueError(f"not a ratelimit:// URI: {uri!r}")
@@ -75,7 +76,8 @@ class RateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
         return redis.RedisError
 
     def _key(self, key: str) -> str:
-        return f"{self.key_prefix}:{key}" if self.key_prefix else key
+        # As limits' RedisStorage: always "<prefix>:<key>", even for "".
+        return f"{self.key_prefix}:{key}"
 
     def _call(self, *args: Union[str, int]) -> Any:
         try:
@@ -88,8 +90,8 @@ class RateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         text = core.key_limit(key, expiry)
-        if text is None:
-            return amount + 1  # an amount of 0 admits nothing
+        if text is None or amount > core.MAX_COST:
+            return amount + 1  # an amount of 0 admits nothing; nor does such a cost
         reply = self._call(*core.hit_args("RL.HIT", self._key(key), text, core.FIXED, amount))
         return core.incr_count(reply, amount)
 
@@ -111,7 +113,7 @@ class RateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         text = core.limit_text(limit, expiry)
-        if text is None:
+        if text is None or amount > core.MAX_COST:
             return False
         return core.admitted(self._call(*core.hit_args("RL.HIT", self._key(key), text, core.MOVING, amount)))
 
@@ -137,7 +139,7 @@ class RateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
 
     def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         text = core.limit_text(limit, expiry)
-        if text is None:
+        if text is None or amount > core.MAX_COST:
             return False
         return core.admitted(self._call(*core.hit_args("RL.HIT", self._key(key), text, core.SLIDING, amount)))
 
@@ -168,10 +170,11 @@ class RateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
             return False
 
     def reset(self) -> Optional[int]:
-        """Deletes every key under the prefix (SCAN + UNLINK in batches)."""
+        """Deletes every key under the prefix, ``<prefix>:*`` with the
+        prefix matched literally (SCAN + UNLINK in batches)."""
         n = 0
         batch = []
-        for k in self.storage.scan_iter(match=self._key("*"), count=1000):
+        for k in self.storage.scan_iter(match=core.glob_escape(self.key_prefix) + ":*", count=1000):
             batch.append(k)
             if len(batch) >= 1000:
                 n += int(self.storage.unlink(*batch))

@@ -55,7 +55,8 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
         return redis.RedisError
 
     def _key(self, key: str) -> str:
-        return f"{self.key_prefix}:{key}" if self.key_prefix else key
+        # As limits' RedisStorage: always "<prefix>:<key>", even for "".
+        return f"{self.key_prefix}:{key}"
 
     async def _call(self, *args: Union[str, int]) -> Any:
         try:
@@ -68,8 +69,8 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         text = core.key_limit(key, expiry)
-        if text is None:
-            return amount + 1  # an amount of 0 admits nothing
+        if text is None or amount > core.MAX_COST:
+            return amount + 1  # an amount of 0 admits nothing; nor does such a cost
         reply = await self._call(*core.hit_args("RL.HIT", self._key(key), text, core.FIXED, amount))
         return core.incr_count(reply, amount)
 
@@ -91,7 +92,7 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         text = core.limit_text(limit, expiry)
-        if text is None:
+        if text is None or amount > core.MAX_COST:
             return False
         return core.admitted(await self._call(*core.hit_args("RL.HIT", self._key(key), text, core.MOVING, amount)))
 
@@ -117,7 +118,7 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
 
     async def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         text = core.limit_text(limit, expiry)
-        if text is None:
+        if text is None or amount > core.MAX_COST:
             return False
         return core.admitted(await self._call(*core.hit_args("RL.HIT", self._key(key), text, core.SLIDING, amount)))
 
@@ -148,7 +149,8 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
             return False
 
     async def reset(self) -> Optional[int]:
-        """Deletes every key under the prefix (SCAN + UNLINK in batches)."""
+        """Deletes every key under the prefix, ``<prefix>:*`` with the
+        prefix matched literally (SCAN + UNLINK in batches)."""
         n = 0
         batch = []
         async for k in self.storage.scan_iter(match=self._key("*"), count=1000):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError
 
-from .._compat import WindowStats, _StrategyBase, check_module, item_key, window_stats
+from .._compat import WindowStats, _StrategyBase, check_burst, item_key, window_stats
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -40,9 +40,11 @@ class RateLimiter(_StrategyBase):
             return None
         try:
             return await self.client.execute_command(*args)
-        except ResponseError as e:
-            check_module(e)
-            raise
+        except RedisError as e:
+            failed = self._failed(e)
+            if failed is e:
+                raise
+            raise failed from e
 
     async def hit(self, item: "RateLimitItem", *identifiers: str, cost: int = 1) -> bool:
         """Consume ``cost`` from the limit; True if it was admitted."""
@@ -66,9 +68,11 @@ class RateLimiter(_StrategyBase):
         """Forget the usage of this limit for these identifiers."""
         try:
             await self.client.execute_command("RL.CLEAR", item_key(self.key_prefix, item, identifiers))
-        except ResponseError as e:
-            check_module(e)
-            raise
+        except RedisError as e:
+            failed = self._failed(e)
+            if failed is e:
+                raise
+            raise failed from e
 
 
 class FixedWindowRateLimiter(RateLimiter):
@@ -90,7 +94,7 @@ class GCRARateLimiter(RateLimiter):
 
     def __init__(self, storage: Any, *, burst: Optional[int] = None, key_prefix: Optional[str] = None) -> None:
         super().__init__(storage, key_prefix=key_prefix)
-        self.burst = burst
+        self.burst = check_burst(burst)
 
 
 STRATEGIES: Dict[str, Type[RateLimiter]] = {

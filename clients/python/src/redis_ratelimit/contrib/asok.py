@@ -72,6 +72,8 @@ _settings: Dict[str, Any] = {
     "strategy": "fixed-window",
     "prefix": "rl",
     "on_error": "raise",
+    # Bumped by configure(): limiters built before are rebuilt on next use.
+    "version": 0,
 }
 
 STATIC_PREFIXES = ("/static/", "/css/", "/js/", "/images/", "/uploads/", "/__health", "/__reload")
@@ -95,6 +97,7 @@ def configure(
     puts Asok's own back."""
     with _lock:
         _settings.update(client=client, url=url, strategy=strategy, prefix=prefix, on_error=on_error)
+        _settings["version"] += 1
     _route_asok_api(asok_api)
 
 
@@ -188,9 +191,11 @@ class _Lazy:
             normalize_strategy(strategy)
         self.args = (limits, strategy, prefix, route, client, burst, on_error)
         self._limiter: Optional[RateLimiter] = None
+        self._version = -1
 
     def get(self) -> RateLimiter:
-        if self._limiter is None:
+        if self._limiter is None or self._version != _settings["version"]:
+            self._version = _settings["version"]
             limits, strategy, prefix, route, client, burst, on_error = self.args
             if prefix is None:
                 prefix = str(_settings["prefix"])
