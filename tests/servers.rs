@@ -162,3 +162,45 @@ fn acl_categories_grant_the_commands_where_the_server_has_them() {
         "{label}: +@read -@ratelimit"
     );
 }
+
+#[test]
+fn unloading_and_loading_again_keeps_the_categories_and_features() {
+    // The server keeps a module's ACL category after MODULE UNLOAD: the
+    // module must take it up again on the next load.
+    let server = Server::start_opts(Opts::default().args(&["--enable-module-command", "yes"]));
+    let kind = server.kind();
+    let label = kind.label();
+    let mut admin = server.conn();
+    let features = server.info("ratelimit")["ratelimit_server_features"].clone();
+    let grant: &[&str] = if kind.has_module_category() {
+        &["+@ratelimit"]
+    } else {
+        &["+rl.hit", "+rl.test", "+rl.stats", "+rl.clear"]
+    };
+    let mut app = user(&server, &mut admin, "app", grant);
+    assert_eq!(permitted(&mut app), [true; 4], "{label}: before");
+    let so = module_path().to_string_lossy().into_owned();
+    for _ in 0..2 {
+        raw(&mut admin, &["MODULE", "UNLOAD", "ratelimit"]).unwrap();
+        raw(&mut admin, &["MODULE", "LOAD", &so]).unwrap();
+        assert_eq!(
+            server.info("ratelimit")["ratelimit_server_features"],
+            features,
+            "{label}: features after a reload"
+        );
+        assert_eq!(permitted(&mut app), [true; 4], "{label}: after a reload");
+    }
+    if kind.has_module_category() {
+        let mut later = user(&server, &mut admin, "later", &["+@ratelimit"]);
+        assert_eq!(
+            permitted(&mut later),
+            [true; 4],
+            "{label}: a user made after"
+        );
+        assert_eq!(
+            categories(&mut admin, "rl.hit"),
+            ["@write", "@ratelimit"],
+            "{label}"
+        );
+    }
+}

@@ -30,7 +30,7 @@ pub struct Features {
     /// `RedisModule_SetCommandACLCategories` (Redis 7.2+, Valkey).
     pub acl_categories: bool,
     /// `@ratelimit` was added with `RedisModule_AddACLCategory` (Redis 7.4+,
-    /// Valkey 8+).
+    /// Valkey 8+), or was there already from an earlier load.
     pub module_category: bool,
     /// Valkey's atomic slot migration opt-in was set.
     pub atomic_slot_migration: bool,
@@ -79,8 +79,13 @@ pub fn setup(ctx: *mut raw::RedisModuleCtx) -> Features {
     if f.acl_categories
         && let Some(add) = unsafe { raw::RedisModule_AddACLCategory }
     {
+        // EBUSY: the category exists already, which it does after a
+        // MODULE UNLOAD and LOAD (the server keeps it): use it again, or
+        // users granted +@ratelimit would lose the commands.
+        unsafe { *libc::__errno_location() = 0 };
+        let added = unsafe { add(ctx, ACL_CATEGORY.as_ptr()) } == raw::REDISMODULE_OK as c_int;
         f.module_category =
-            unsafe { add(ctx, ACL_CATEGORY.as_ptr()) } == raw::REDISMODULE_OK as c_int;
+            added || std::io::Error::last_os_error().raw_os_error() == Some(libc::EBUSY);
     }
     let _ = FEATURES.set(f);
     f
