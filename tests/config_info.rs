@@ -338,3 +338,36 @@ fn module_list_reports_the_cargo_version() {
         "version {expected} not in {text}"
     );
 }
+
+#[test]
+fn a_renamed_effect_command_refuses_to_load() {
+    // Writes replicate as SET, SETRANGE, PEXPIREAT and DEL: with one of
+    // them renamed, replicas and the AOF would lose or refuse effects.
+    let so = module_path().to_string_lossy().into_owned();
+    for cmd in ["DEL", "SETRANGE"] {
+        let dir = std::env::temp_dir().join(format!("rl-rename-{}-{cmd}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new(redis_server_bin())
+            .args([
+                "--port",
+                &free_port().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--rename-command", cmd, "RENAMED_X"])
+            .args(["--loadmodule", &so])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "started with {cmd} renamed:\n{log}");
+        assert!(
+            log.contains(&format!("the command(s) {cmd} are renamed or disabled")),
+            "{log}"
+        );
+    }
+}

@@ -183,6 +183,17 @@ fn command_docs() {
         if name == "rl.hit" || name == "rl.test" {
             assert!(all.contains("cost"), "{name}: no COST option in {all}");
         }
+        if name == "rl.clear" {
+            // `[limits [STRATEGY s]]`: one optional block, STRATEGY inside.
+            assert_eq!(args.len(), 2, "{name}: {names:?}");
+            let block = &arg_fields[1];
+            assert_eq!(to_string(field(block, "type")), "block", "{name}");
+            let inner: Vec<String> = arr(field(block, "arguments"))
+                .iter()
+                .map(|a| to_string(field(&flat(a), "name")))
+                .collect();
+            assert_eq!(inner, ["limits", "strategy"], "{name}");
+        }
     }
 }
 

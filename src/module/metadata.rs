@@ -39,6 +39,8 @@ struct Arg {
     key_spec: bool,
     /// For a one-of argument: the words it accepts (pure tokens).
     choices: &'static [&'static str],
+    /// For a block: the arguments it groups (`[limits [STRATEGY s]]`).
+    block: Vec<Arg>,
 }
 
 const fn arg(name: &'static str, kind: raw::RedisModuleCommandArgType) -> Arg {
@@ -49,6 +51,7 @@ const fn arg(name: &'static str, kind: raw::RedisModuleCommandArgType) -> Arg {
         optional: false,
         key_spec: false,
         choices: &[],
+        block: Vec::new(),
     }
 }
 
@@ -60,6 +63,7 @@ const fn opt(name: &'static str, token: &'static str, kind: raw::RedisModuleComm
         optional: true,
         key_spec: false,
         choices: &[],
+        block: Vec::new(),
     }
 }
 
@@ -70,6 +74,7 @@ const KEY: Arg = Arg {
     optional: false,
     key_spec: true,
     choices: &[],
+    block: Vec::new(),
 };
 const STR: raw::RedisModuleCommandArgType =
     raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING;
@@ -151,14 +156,21 @@ fn specs() -> Vec<Spec> {
             arity: -2,
             summary: "Removes all rate-limit state at the key, or only that of the given limits.",
             complexity: "O(1) for the whole key; O(S) with limits, S the size of the key's state",
-            key_flags: raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_DELETE,
+            // Reads (the reply tells whether a limit held usage) and
+            // deletes (Redis takes one of INSERT, UPDATE, DELETE: a partial
+            // clear also rewrites, covered by RW).
+            key_flags: raw::REDISMODULE_CMD_KEY_RW
+                | raw::REDISMODULE_CMD_KEY_ACCESS
+                | raw::REDISMODULE_CMD_KEY_DELETE,
+            // `[limits [STRATEGY s]]`: STRATEGY only after limits.
             args: vec![
                 KEY,
                 Arg {
+                    kind: raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
                     optional: true,
-                    ..limits()
+                    block: vec![limits(), strategy()],
+                    ..arg("limits", STR)
                 },
-                strategy(),
             ],
         },
     ]
@@ -274,6 +286,39 @@ fn set_categories(
     Ok(())
 }
 
+/// The zero-terminated argument array of `args` (blocks nested).
+fn build_args(keep: &mut Keep, args: &[Arg]) -> *mut raw::RedisModuleCommandArg {
+    let mut out: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(args.len() + 1);
+    for a in args {
+        let subargs = if a.block.is_empty() {
+            choices(keep, a.choices)
+        } else {
+            build_args(keep, &a.block)
+        };
+        out.push(raw::RedisModuleCommandArg {
+            name: keep.cstr(a.name),
+            type_: a.kind,
+            key_spec_index: if a.key_spec { 0 } else { -1 },
+            token: match a.token {
+                Some(t) => keep.cstr(t),
+                None => std::ptr::null(),
+            },
+            summary: std::ptr::null(),
+            since: keep.cstr("0.1.0"),
+            flags: if a.optional {
+                raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
+            } else {
+                0
+            },
+            deprecated_since: std::ptr::null(),
+            subargs,
+            display_text: std::ptr::null(),
+        });
+    }
+    out.push(unsafe { std::mem::zeroed() });
+    keep.args(out)
+}
+
 fn build_info(spec: &Spec, keep: &mut Keep) -> raw::RedisModuleCommandInfo {
     let version: *const raw::RedisModuleCommandInfoVersion =
         &**keep
@@ -305,31 +350,7 @@ fn build_info(spec: &Spec, keep: &mut Keep) -> raw::RedisModuleCommandInfo {
         unsafe { std::mem::zeroed() },
     ]);
     let key_specs = keep.specs.last_mut().expect("pushed").as_mut_ptr();
-    let mut args: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(spec.args.len() + 1);
-    for a in &spec.args {
-        let subargs = choices(keep, a.choices);
-        args.push(raw::RedisModuleCommandArg {
-            name: keep.cstr(a.name),
-            type_: a.kind,
-            key_spec_index: if a.key_spec { 0 } else { -1 },
-            token: match a.token {
-                Some(t) => keep.cstr(t),
-                None => std::ptr::null(),
-            },
-            summary: std::ptr::null(),
-            since: keep.cstr("0.1.0"),
-            flags: if a.optional {
-                raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
-            } else {
-                0
-            },
-            deprecated_since: std::ptr::null(),
-            subargs,
-            display_text: std::ptr::null(),
-        });
-    }
-    args.push(unsafe { std::mem::zeroed() });
-    let args = keep.args(args);
+    let args = build_args(keep, &spec.args);
     raw::RedisModuleCommandInfo {
         version,
         summary: keep.cstr(spec.summary),

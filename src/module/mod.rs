@@ -41,6 +41,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         "ratelimit: server features in use: {}",
         stats::features_text(features)
     ));
+    if let Err(e) = effect_commands_present(ctx) {
+        ctx.log_warning(&format!("ratelimit: {e}"));
+        return Status::Err;
+    }
     let registered = metadata::register_all(ctx.ctx, features)
         .and_then(|()| config::register(ctx.ctx, &args))
         .and_then(|()| stats::register(ctx.ctx));
@@ -50,6 +54,43 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             ctx.log_warning(&format!("ratelimit: {e}"));
             Status::Err
         }
+    }
+}
+
+/// The native commands writes propagate as. A `rename-command` of one of
+/// them would make replicas and the AOF lose or refuse those effects (Redis
+/// drops a `RedisModule_Replicate` of an unknown name; Valkey with
+/// `SKIP_COMMAND_VALIDATION` sends it and the replica errors), so the module
+/// refuses to load rather than let them diverge.
+const EFFECT_COMMANDS: [&str; 4] = ["SET", "SETRANGE", "PEXPIREAT", "DEL"];
+
+fn effect_commands_present(ctx: &Context) -> Result<(), String> {
+    let mut args = vec!["INFO"];
+    args.extend(EFFECT_COMMANDS);
+    let reply = ctx
+        .call("COMMAND", args.as_slice())
+        .map_err(|e| format!("COMMAND INFO failed at load: {e}"))?;
+    let redis_module::RedisValue::Array(infos) = reply else {
+        return Err(format!("unexpected COMMAND INFO reply: {reply:?}"));
+    };
+    let missing: Vec<&str> = EFFECT_COMMANDS
+        .iter()
+        .zip(
+            infos
+                .iter()
+                .chain(std::iter::repeat(&redis_module::RedisValue::Null)),
+        )
+        .filter(|(_, info)| matches!(info, redis_module::RedisValue::Null))
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot load: the command(s) {} are renamed or disabled (rename-command); \
+             the module replicates its writes as SET, SETRANGE, PEXPIREAT and DEL",
+            missing.join(", ")
+        ))
     }
 }
 
