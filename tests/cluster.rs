@@ -641,18 +641,7 @@ fn resharding_under_use_keeps_counts_and_ttls() {
 
     // Every count went 1, 2, 3, ... with no gap or repeat, and the server
     // still holds it.
-    for &i in &count_specs {
-        let seq = counts(&records, i);
-        let expect: Vec<i64> = (1..=seq.len() as i64).collect();
-        assert!(
-            seq == expect,
-            "{}: counts not consecutive: {:?}",
-            specs[i].key,
-            gaps(&seq)
-        );
-        let st = stats_of(&mut cc, &specs[i]);
-        assert_eq!(st[0].remaining, BIG - seq.len() as i64, "{}", specs[i].key);
-    }
+    assert_counts_continued(&records, &specs, &count_specs, &mut cc);
     // GCRA (whose remaining depends on time, not only on the count): every
     // hit admitted.
     assert!(
@@ -692,6 +681,28 @@ fn resharding_under_use_keeps_counts_and_ttls() {
         mv > now + HOUR_MS - 5000 && mv <= now + HOUR_MS,
         "moving: {mv} vs now {now}"
     );
+}
+
+/// Each of the `BIG` specs `count_specs` went 1, 2, 3, ... with no gap or
+/// repeat, and the cluster still holds that count.
+fn assert_counts_continued(
+    records: &[Record],
+    specs: &[HitSpec],
+    count_specs: &[usize],
+    cc: &mut impl ConnectionLike,
+) {
+    for &i in count_specs {
+        let seq = counts(records, i);
+        let expect: Vec<i64> = (1..=seq.len() as i64).collect();
+        assert!(
+            seq == expect,
+            "{}: counts not consecutive: {:?}",
+            specs[i].key,
+            gaps(&seq)
+        );
+        let st = stats_of(cc, &specs[i]);
+        assert_eq!(st[0].remaining, BIG - seq.len() as i64, "{}", specs[i].key);
+    }
 }
 
 /// Describe where a sequence that should be 1, 2, 3, ... is not.
@@ -1143,18 +1154,7 @@ fn atomic_slot_migration_under_use_carries_every_key_whole() {
         &errs[..errs.len().min(5)]
     );
     // Counts continued 1, 2, 3, ... across the move, and B holds them.
-    for &i in &count_specs {
-        let seq = counts(&records, i);
-        let expect: Vec<i64> = (1..=seq.len() as i64).collect();
-        assert!(
-            seq == expect,
-            "{}: counts not consecutive: {:?}",
-            specs[i].key,
-            gaps(&seq)
-        );
-        let st = stats_of(&mut cc, &specs[i]);
-        assert_eq!(st[0].remaining, BIG - seq.len() as i64, "{}", specs[i].key);
-    }
+    assert_counts_continued(&records, &specs, &count_specs, &mut cc);
     assert!(
         records
             .iter()

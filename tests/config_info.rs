@@ -182,57 +182,43 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-#[test]
-fn a_bad_loadmodule_argument_refuses_to_load() {
-    let so = module_path().to_string_lossy().into_owned();
-    let dir = std::env::temp_dir().join(format!("rl-badarg-{}", std::process::id()));
+/// Starts the server with `args` (the module among them) and expects it to
+/// refuse to start; returns what it printed.
+fn refused_start(tag: &str, args: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("rl-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port().to_string();
     let out = std::process::Command::new(redis_server_bin())
-        .args([
-            "--port",
-            &free_port().to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
+        .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
         .arg("--dir")
         .arg(&dir)
-        .args(["--loadmodule", &so, "default-strategy", "leaky"])
-        .output()
-        .unwrap();
-    let units = std::process::Command::new(redis_server_bin())
-        .args([
-            "--port",
-            &free_port().to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--loadmodule", &so, "moving-window-max-bytes", "64xb"])
+        .args(args)
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        !units.status.success(),
-        "started with moving-window-max-bytes 64xb"
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "started with {args:?}:\n{log}");
+    log
+}
+
+#[test]
+fn a_bad_loadmodule_argument_refuses_to_load() {
+    let so = module_path().to_string_lossy().into_owned();
+    let log = refused_start(
+        "badarg",
+        &["--loadmodule", &so, "default-strategy", "leaky"],
     );
-    assert!(
-        String::from_utf8_lossy(&units.stdout).contains("moving-window-max-bytes must be from"),
-        "{}",
-        String::from_utf8_lossy(&units.stdout)
-    );
-    assert!(
-        !out.status.success(),
-        "redis-server started with a bad module argument"
-    );
-    let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("unknown strategy 'leaky'"), "{log}");
     assert!(
         log.contains("Module") && log.contains("initialization failed"),
+        "{log}"
+    );
+    let log = refused_start(
+        "units",
+        &["--loadmodule", &so, "moving-window-max-bytes", "64xb"],
+    );
+    assert!(
+        log.contains("moving-window-max-bytes must be from"),
         "{log}"
     );
 }
@@ -345,26 +331,10 @@ fn a_renamed_effect_command_refuses_to_load() {
     // them renamed, replicas and the AOF would lose or refuse effects.
     let so = module_path().to_string_lossy().into_owned();
     for cmd in ["DEL", "SETRANGE"] {
-        let dir = std::env::temp_dir().join(format!("rl-rename-{}-{cmd}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new(redis_server_bin())
-            .args([
-                "--port",
-                &free_port().to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--rename-command", cmd, "RENAMED_X"])
-            .args(["--loadmodule", &so])
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        let log = String::from_utf8_lossy(&out.stdout);
-        assert!(!out.status.success(), "started with {cmd} renamed:\n{log}");
+        let log = refused_start(
+            "rename",
+            &["--rename-command", cmd, "RENAMED_X", "--loadmodule", &so],
+        );
         assert!(
             log.contains(&format!("the command(s) {cmd} are renamed or disabled")),
             "{log}"
