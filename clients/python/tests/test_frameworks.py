@@ -18,9 +18,9 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import redis
 
-from conftest import PKG, Server, free_port, stop_pid
+from conftest import PKG, Server
 from redis_ratelimit._storage_core import current_end_in, used_and_reset
-from test_multiworker import WORKERS, wait_for_workers
+from test_multiworker import WORKERS, serving
 
 EXAMPLES = PKG / "examples"
 LIMIT = 100
@@ -29,33 +29,22 @@ PER_CLIENT = 75
 STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")  # limits' (and so the frameworks')
 
 
-def command(framework: str, port: int) -> List[str]:
+def command(framework: str) -> List[str]:
     if framework == "flask-limiter":
         return [sys.executable, "-m", "gunicorn", "--chdir", str(EXAMPLES), "-w", str(WORKERS),
-                "-b", f"127.0.0.1:{port}", "flask_limiter_app:app"]
+                "-b", "127.0.0.1:{port}", "flask_limiter_app:app"]
     return [sys.executable, "-m", "uvicorn", "slowapi_app:app", "--app-dir", str(EXAMPLES),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS), "--no-access-log"]
+            "--host", "127.0.0.1", "--port", "{port}", "--workers", str(WORKERS), "--no-access-log"]
 
 
 @pytest.fixture
 def app(request: pytest.FixtureRequest, server: Server) -> Iterator[Tuple[str, str, str]]:
     framework, strategy = request.param
-    port = free_port()
     env = dict(os.environ, RL_STORAGE_URI=f"ratelimit://{server.host}:{server.port}/0",
                RL_STRATEGY=strategy, RL_LIMIT=f"{LIMIT}/hour")
-    log = open(os.path.join(server.dir, f"{framework}-{strategy}.log"), "wb")
-    proc = subprocess.Popen(command(framework, port), env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        pids = wait_for_workers(proc, base, deadline=time.monotonic() + 25)
-        if len(pids) < WORKERS:
-            pytest.fail(f"{framework}: {len(pids)} of {WORKERS} workers answered within 25 s\n"
-                        + open(log.name, errors="replace").read()[-3000:])
+    log = os.path.join(server.dir, f"{framework}-{strategy}.log")
+    with serving(command(framework), env, log, framework) as base:
         yield framework, strategy, base
-    finally:
-        stop_pid(proc, timeout=10, group=True)
-        log.close()
 
 
 def hammer_from_processes(url: str, key: str) -> List[Dict[str, Any]]:

@@ -4,13 +4,14 @@ speed by examples/hammer.py, admits exactly the limit in total."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterator, Set
+from typing import Dict, Iterator, List, Set
 
 import httpx
 import pytest
@@ -26,26 +27,34 @@ STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter", "gcra")
 RESULTS: list = []  # printed in the terminal summary (conftest)
 
 
-@pytest.fixture(scope="module")
-def uvicorn_server(server: Server) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(argv: List[str], env: Dict[str, str], log_path: str, label: str) -> Iterator[str]:
+    """Runs a multi-worker HTTP server (``argv``, with ``{port}`` for a free
+    port) in its own process group, waits until all WORKERS answered
+    /health, yields its base URL, and stops the group by pid."""
     port = free_port()
-    env = dict(os.environ, REDIS_URL=server.url, RL_LIMIT=f"{LIMIT}/hour")
-    log = open(os.path.join(server.dir, "uvicorn.log"), "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "multiworker_app:app", "--app-dir", str(EXAMPLES),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS), "--no-access-log"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         pids = wait_for_workers(proc, base, deadline=time.monotonic() + 25)
         if len(pids) < WORKERS:
-            pytest.fail(f"only {len(pids)} of {WORKERS} uvicorn workers answered within 25 s: {pids}\n"
+            pytest.fail(f"{label}: only {len(pids)} of {WORKERS} workers answered within 25 s: {pids}\n"
                         + open(log.name, errors="replace").read()[-3000:])
         yield base
     finally:
         stop_pid(proc, timeout=10, group=True)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def uvicorn_server(server: Server) -> Iterator[str]:
+    env = dict(os.environ, REDIS_URL=server.url, RL_LIMIT=f"{LIMIT}/hour")
+    argv = [sys.executable, "-m", "uvicorn", "multiworker_app:app", "--app-dir", str(EXAMPLES),
+            "--host", "127.0.0.1", "--port", "{port}", "--workers", str(WORKERS), "--no-access-log"]
+    with serving(argv, env, os.path.join(server.dir, "uvicorn.log"), "uvicorn") as base:
+        yield base
 
 
 def wait_for_workers(proc: subprocess.Popen, base: str, deadline: float) -> Set[str]:  # type: ignore[type-arg]
