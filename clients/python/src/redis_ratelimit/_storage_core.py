@@ -10,6 +10,7 @@ rebuilt from those values, so the module decides on its own clock.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any, List, Optional, Tuple, Union
@@ -124,8 +125,7 @@ def next_free_in(stats: Any, strategy: str, window_s: float, probe: Any = None) 
     reply. Fixed window (and GCRA): when the limit is whole again. A full
     moving or sliding window: when a hit of 1 passes again (so a 429's
     Retry-After is a time the retry is admitted; through limits' storage
-    interface a sliding window's time is capped to the current window's end,
-    see :func:`limits_sliding_ttl`). Otherwise the moving
+    interface too, see :func:`limits_sliding_window`). Otherwise the moving
     window: when the oldest counted hit leaves (a whole window from now when
     nothing is held, as limits says); the sliding window counter: when the
     next unit frees up or the current window ends, whichever comes first."""
@@ -152,12 +152,30 @@ def current_end_in(stats: Any, window_s: float) -> float:
     return reset_in - window_s if reset_in > window_s else reset_in
 
 
-def limits_sliding_ttl(stats: Any, window_s: float, probe: Any = None) -> float:
-    """The current window's TTL handed to limits' sliding window counter,
-    which takes it modulo the window: the time the next unit frees up when
-    that is less than a window away, else the end of the current window
-    (the latest time limits can be told)."""
-    free_in = next_free_in(stats, SLIDING, window_s, probe)
-    if free_in < window_s:
-        return free_in
-    return min(current_end_in(stats, window_s), window_s * (1 - 1e-9))
+#: The previous-window count handed to limits with the real wait as its
+#: TTL (see :func:`limits_sliding_window`): small enough that limits'
+#: floor of the weighted count never moves, large enough to be non-zero.
+WAIT_CARRIER = 1e-9
+
+
+def limits_sliding_window(stats: Any, window_s: float, probe: Any = None) -> Tuple[float, float, int, float]:
+    """What ``get_sliding_window`` hands limits' SlidingWindowCounterRateLimiter
+    so that its arithmetic gives back the module's figures:
+
+    - the module's usage (its exact estimate, weighing the previous window
+      itself) as the current window's count, so limits' ``test`` and
+      ``remaining`` (``L - floor(weighted)``) are the module's;
+    - the time the next unit frees up (when full: when a hit of 1 passes),
+      which may lie past the current window's end, carried by a previous
+      window of count ``WAIT_CARRIER`` whose TTL is that time: limits
+      computes ``ttl % (window / count)``, which is the time itself; the
+      current window's TTL is that time too when it is less than a window,
+      else infinite, which limits turns into NaN and ``min()`` passes over. The carrier adds ``1e-9 * ttl / window`` (under
+      ``2e-9``) to the weighted count, which ``floor`` never sees.
+    """
+    used = used_and_reset(stats)[0]
+    if used <= 0:
+        return 0, 0.0, 0, 0.0
+    wait = next_free_in(stats, SLIDING, window_s, probe)
+    # A wait within the window fits limits' current TTL as it is.
+    return WAIT_CARRIER, wait, used, (wait if wait < window_s else math.inf)

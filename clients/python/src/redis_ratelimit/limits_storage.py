@@ -143,17 +143,14 @@ class RateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport
             return False
         return core.admitted(self._call(*core.hit_args("RL.HIT", self._key(key), text, core.SLIDING, amount)))
 
-    def get_sliding_window(self, key: str, expiry: int) -> Tuple[int, float, int, float]:
+    def get_sliding_window(self, key: str, expiry: int) -> Tuple[float, float, int, float]:  # type: ignore[override]  # a float previous count, see core.limits_sliding_window
         text = core.key_limit(key, expiry)
         if text is None:
             return 0, 0.0, 0, 0.0
-        # The module weighs the previous window itself: its exact estimate
-        # goes to limits as the current window's count (previous 0), with
-        # the time the next unit frees up as its TTL, so limits' arithmetic
-        # gives back the module's figures (see core.limits_sliding_ttl).
+        # The module's figures, in a form limits' arithmetic gives back
+        # (see core.limits_sliding_window).
         stats, probe = self._stats_and_probe(key, text, core.SLIDING)
-        used = core.used_and_reset(stats)[0]
-        return 0, 0.0, used, (core.limits_sliding_ttl(stats, expiry, probe) if used else 0.0)
+        return core.limits_sliding_window(stats, expiry, probe)
 
     def clear_sliding_window(self, key: str, expiry: int) -> None:
         self.clear(key)

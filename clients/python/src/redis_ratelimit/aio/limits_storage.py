@@ -122,17 +122,14 @@ class AsyncRateLimitStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
             return False
         return core.admitted(await self._call(*core.hit_args("RL.HIT", self._key(key), text, core.SLIDING, amount)))
 
-    async def get_sliding_window(self, key: str, expiry: int) -> Tuple[int, float, int, float]:
+    async def get_sliding_window(self, key: str, expiry: int) -> Tuple[float, float, int, float]:  # type: ignore[override]  # a float previous count, see core.limits_sliding_window
         text = core.key_limit(key, expiry)
         if text is None:
             return 0, 0.0, 0, 0.0
-        # The module weighs the previous window itself: its exact estimate
-        # goes to limits as the current window's count (previous 0), with
-        # the time the next unit frees up as its TTL, so limits' arithmetic
-        # gives back the module's figures (see core.limits_sliding_ttl).
+        # The module's figures, in a form limits' arithmetic gives back
+        # (see core.limits_sliding_window).
         stats, probe = await self._stats_and_probe(key, text, core.SLIDING)
-        used = core.used_and_reset(stats)[0]
-        return 0, 0.0, used, (core.limits_sliding_ttl(stats, expiry, probe) if used else 0.0)
+        return core.limits_sliding_window(stats, expiry, probe)
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         await self.clear(key)
