@@ -50,7 +50,11 @@ pub fn guarded(
     } else {
         unsafe { std::slice::from_raw_parts(argv, argc as usize) }
     };
-    if catch_unwind(AssertUnwindSafe(|| handler(ctx, args))).is_err() {
+    let call = || {
+        stats::settle();
+        handler(ctx, args)
+    };
+    if catch_unwind(AssertUnwindSafe(call)).is_err() {
         reply::error(ctx, "ERR internal error in ratelimit module");
     }
     raw::REDISMODULE_OK as c_int

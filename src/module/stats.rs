@@ -2,7 +2,7 @@
 
 use redis_module::raw;
 use std::os::raw::{c_char, c_int};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::strategy::Strategy;
 
@@ -113,6 +113,7 @@ pub fn features_text(f: super::server::Features) -> String {
 /// The `INFO ratelimit` section (fields are prefixed `ratelimit_` by Redis).
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
     let _ = std::panic::catch_unwind(|| {
+        settle();
         let c = &COUNTERS;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         unsafe { raw::RedisModule_InfoAddSection.unwrap()(ctx, c"".as_ptr()) };
@@ -137,11 +138,127 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
     });
 }
 
-/// A command filter that notices `CONFIG RESETSTAT` (Redis has no module
-/// hook for it) and clears the counters with Redis' own statistics.
+// Clearing the counters exactly when Redis clears its own statistics.
+//
+// Redis has no module hook for `CONFIG RESETSTAT`, and a command filter sees
+// the command before Redis decides whether to run it (it may be refused:
+// NOPERM, NOAUTH, from a script; or queued in MULTI and later discarded).
+// So the filter only notes a *pending* reset with a snapshot of how many
+// RL.* calls Redis' own command statistics hold; the reset happened iff
+// that sum has since fallen below the snapshot (RESETSTAT zeroes it, and
+// an RL.* call is counted only after it returns). The check runs at the
+// start of every RL.* call and INFO while a reset is pending, so no count
+// of ours lands between Redis' reset and ours; a reset still pending when
+// the event loop goes to sleep did not happen and is dropped. A RESETSTAT
+// queued in MULTI is held until that client's EXEC (or dropped on its
+// DISCARD), where the server tells a filter the client (Redis 7.2+, Valkey).
+
+/// A reset the filter saw and the statistics have not confirmed yet.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// The RL.* calls in Redis' command statistics when the reset was seen.
+static SNAPSHOT: AtomicU64 = AtomicU64::new(0);
+/// The client that queued a RESETSTAT in MULTI (0: none).
+static QUEUED_BY: AtomicU64 = AtomicU64::new(0);
+
+/// The calls of the module's commands in Redis' command statistics.
+fn module_calls() -> u64 {
+    unsafe {
+        let (Some(get), Some(field), Some(free)) = (
+            raw::RedisModule_GetServerInfo,
+            raw::RedisModule_ServerInfoGetFieldC,
+            raw::RedisModule_FreeServerInfo,
+        ) else {
+            return 0;
+        };
+        let info = get(std::ptr::null_mut(), c"commandstats".as_ptr());
+        if info.is_null() {
+            return 0;
+        }
+        let mut sum = 0;
+        for name in [
+            c"cmdstat_rl.hit",
+            c"cmdstat_rl.test",
+            c"cmdstat_rl.stats",
+            c"cmdstat_rl.clear",
+        ] {
+            let v = field(info, name.as_ptr());
+            if v.is_null() {
+                continue;
+            }
+            // "calls=12,usec=..."
+            let text = std::ffi::CStr::from_ptr(v).to_bytes();
+            sum += text
+                .strip_prefix(b"calls=")
+                .map(|t| {
+                    t.iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
+                })
+                .unwrap_or(0);
+        }
+        free(std::ptr::null_mut(), info);
+        sum
+    }
+}
+
+/// Arms a pending reset (the RESETSTAT is about to run, or be refused).
+fn arm() {
+    SNAPSHOT.store(module_calls(), Ordering::Relaxed);
+    PENDING.store(true, Ordering::Relaxed);
+}
+
+/// Called before every RL.* call and INFO: applies a pending reset that
+/// Redis has carried out. Costs one load when none is pending.
+pub fn settle() {
+    if !PENDING.load(Ordering::Relaxed) {
+        return;
+    }
+    if module_calls() < SNAPSHOT.load(Ordering::Relaxed) {
+        PENDING.store(false, Ordering::Relaxed);
+        reset();
+    }
+}
+
+/// The event loop is about to sleep: every command of this round has run,
+/// so a reset not carried out by now was refused (or is queued in MULTI,
+/// and is armed again at EXEC).
+unsafe extern "C" fn before_sleep(
+    _ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut std::os::raw::c_void,
+) {
+    let _ = std::panic::catch_unwind(|| {
+        if subevent == raw::REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP {
+            settle();
+            PENDING.store(false, Ordering::Relaxed);
+        }
+    });
+}
+
+/// The client of a filtered command, where the server says (Redis 7.2+,
+/// Valkey), and whether it is inside MULTI.
+unsafe fn filter_client(f: *mut raw::RedisModuleCommandFilterCtx) -> Option<(u64, bool)> {
+    unsafe {
+        let id = raw::RedisModule_CommandFilterGetClientId?(f);
+        let mut ci: raw::RedisModuleClientInfo = std::mem::zeroed();
+        ci.version = 1;
+        let ok = raw::RedisModule_GetClientInfoById?(
+            (&mut ci as *mut raw::RedisModuleClientInfo).cast(),
+            id,
+        );
+        let in_multi = ok == raw::REDISMODULE_OK as c_int
+            && ci.flags & u64::from(raw::REDISMODULE_CLIENTINFO_FLAG_MULTI) != 0;
+        Some((id, in_multi))
+    }
+}
+
+/// The command filter: notes `CONFIG RESETSTAT` (see above), and the EXEC
+/// or DISCARD of a transaction that queued one.
 unsafe extern "C" fn filter(f: *mut raw::RedisModuleCommandFilterCtx) {
     let _ = std::panic::catch_unwind(|| unsafe {
-        if raw::RedisModule_CommandFilterArgsCount.unwrap()(f) != 2 {
+        let argc = raw::RedisModule_CommandFilterArgsCount.unwrap()(f);
+        if argc != 1 && argc != 2 {
             return;
         }
         let word = |i: c_int| -> &[u8] {
@@ -154,8 +271,28 @@ unsafe extern "C" fn filter(f: *mut raw::RedisModuleCommandFilterCtx) {
                 std::slice::from_raw_parts(p as *const u8, len)
             }
         };
-        if word(0).eq_ignore_ascii_case(b"config") && word(1).eq_ignore_ascii_case(b"resetstat") {
-            reset();
+        let first = word(0);
+        if argc == 2
+            && first.eq_ignore_ascii_case(b"config")
+            && word(1).eq_ignore_ascii_case(b"resetstat")
+        {
+            match filter_client(f) {
+                Some((id, true)) => QUEUED_BY.store(id, Ordering::Relaxed),
+                _ => arm(),
+            }
+            return;
+        }
+        let queued = QUEUED_BY.load(Ordering::Relaxed);
+        if argc == 1 && queued != 0 {
+            let exec = first.eq_ignore_ascii_case(b"exec");
+            if (exec || first.eq_ignore_ascii_case(b"discard"))
+                && filter_client(f).is_some_and(|(id, _)| id == queued)
+            {
+                QUEUED_BY.store(0, Ordering::Relaxed);
+                if exec {
+                    arm();
+                }
+            }
         }
     });
 }
@@ -172,6 +309,15 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
             && reg(ctx, Some(filter), 0).is_null()
         {
             return Err("cannot register the command filter".into());
+        }
+        if let Some(subscribe) = raw::RedisModule_SubscribeToServerEvent {
+            let event = raw::RedisModuleEvent {
+                id: raw::REDISMODULE_EVENT_EVENTLOOP,
+                dataver: 1,
+            };
+            if subscribe(ctx, event, Some(before_sleep)) != raw::REDISMODULE_OK as c_int {
+                return Err("cannot subscribe to the event loop".into());
+            }
         }
     }
     Ok(())
