@@ -148,3 +148,80 @@ fn a_filled_short_window_log_admits_again_after_expiry() {
         "expired entries were not reclaimed: {size_full} -> {size_after}"
     );
 }
+
+/// A value whose moving-window log is valid but holds `dead` bytes of
+/// entries that stopped counting (at `long_ago`) before `live` entries of
+/// cost 1 at `recent`, in a window of `window_ms` (the record layout of
+/// docs/design.md: tag 0xFA, window varint, a header of used, last, first,
+/// head, len, cap, then delta-coded one-byte entries).
+fn crafted_log(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: usize) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut log = Vec::with_capacity(dead + live + 10);
+    log.resize(dead, 0); // entries with delta 0 at `long_ago`
+    varint(&mut log, (recent - long_ago) << 1); // the jump to `recent`
+    log.resize(log.len() + live - 1, 0); // the rest at `recent`
+    let mut v = vec![0xFA];
+    varint(&mut v, window_ms);
+    let fixed = |v: &mut Vec<u8>, x: u64, w: usize| v.extend_from_slice(&x.to_le_bytes()[..w]);
+    fixed(&mut v, (dead + live) as u64, 4); // used: every entry counted when written
+    fixed(&mut v, recent, 6); // last
+    fixed(&mut v, long_ago, 6); // first
+    fixed(&mut v, 0, 4); // head
+    fixed(&mut v, log.len() as u64, 4); // len
+    fixed(&mut v, log.len() as u64, 4); // cap
+    v.extend_from_slice(&log);
+    v
+}
+
+#[test]
+fn a_value_past_128_mib_of_mostly_expired_log_is_compacted_not_stuck() {
+    // The red team's case: one log at moving-window-max-bytes 134217728
+    // with 70 MB live and 64 MiB expired. The value passes the 128 MiB guard;
+    // a hit must reclaim the expired part instead of failing until the TTL.
+    let s = Server::start();
+    let mut c = s.conn();
+    raw(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "ratelimit.moving-window-max-bytes",
+            "134217728",
+        ],
+    )
+    .unwrap();
+    let now = {
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut c).unwrap();
+        secs * 1000 + micros / 1000
+    };
+    let (dead, live) = (64 << 20, 70_000_000);
+    let value = crafted_log(3_600_000, now - 86_400_000, now - 60_000, dead, live);
+    assert!(value.len() > 128 << 20, "{} bytes", value.len());
+    let _: () = redis::cmd("SET")
+        .arg("stuck")
+        .arg(&value)
+        .arg("PX")
+        .arg(3_600_000)
+        .query(&mut c)
+        .unwrap();
+    drop(value);
+    let before = stats(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
+    assert_eq!(before[0].remaining, 100_000_000 - live as i64);
+    let r = hit(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
+    assert_eq!(r[0], 1, "the hit was not admitted: {r:?}");
+    assert_eq!(r[2], 100_000_000 - live as i64 - 1);
+    let len: usize = redis::cmd("STRLEN").arg("stuck").query(&mut c).unwrap();
+    assert!(
+        len < live + 1000,
+        "the expired part was not reclaimed: {len} bytes"
+    );
+    // And it keeps working.
+    let r = hit(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
+    assert_eq!(r[..3], [1, 100_000_000, 100_000_000 - live as i64 - 2]);
+}
