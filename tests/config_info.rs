@@ -259,18 +259,16 @@ fn the_moving_window_size_guard_refuses_hits_with_a_clear_error() {
     let len: usize = redis::cmd("STRLEN").arg("big").query(&mut c).unwrap();
     assert!(len <= 65536 + 64, "log grew past the guard: {len}");
     assert!(len > 60000, "guard refused too early: {len}");
-    let e = err(
-        &mut c,
-        &[
-            "RL.HIT",
-            "big",
-            "1000000/h",
-            "STRATEGY",
-            "moving",
-            "COST",
-            "2",
-        ],
-    );
+    let hit_args = [
+        "RL.HIT",
+        "big",
+        "1000000/h",
+        "STRATEGY",
+        "moving",
+        "COST",
+        "2",
+    ];
+    let e = err(&mut c, &hit_args);
     assert!(
         e.starts_with("ERR moving-window log at this key would pass ratelimit.moving-window-max-bytes (65536 bytes)"),
         "{e}"
@@ -283,15 +281,8 @@ fn the_moving_window_size_guard_refuses_hits_with_a_clear_error() {
     assert_eq!(dump(&mut c, "big"), before, "a refused hit changed the key");
     // RL.TEST replies what RL.HIT would: the same refusal for a hit the
     // limit admits, the verdict for one it denies or that costs nothing.
-    let test_args = [
-        "RL.TEST",
-        "big",
-        "1000000/h",
-        "STRATEGY",
-        "moving",
-        "COST",
-        "2",
-    ];
+    let mut test_args = hit_args;
+    test_args[0] = "RL.TEST";
     assert_eq!(err(&mut c, &test_args), e, "RL.TEST of a refused hit");
     let zero = test(
         &mut c,
