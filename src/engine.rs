@@ -403,17 +403,27 @@ impl Bounds {
     }
 }
 
-/// The error RL.HIT would answer instead of admitting `req` on `value` (the
-/// same bytes, request and `now` that judged it admissible), if any.
-pub fn would_refuse(
+/// RL.TEST: what RL.HIT would reply on `value` at `now`, its verdict or
+/// the refusal an admitted hit meets before writing (a full log, say),
+/// judged on one index of the value.
+pub fn test(
     value: Option<&[u8]>,
     req: &Request,
     now: u64,
     max_log_bytes: usize,
-) -> Result<(), EngineError> {
-    let value = value.unwrap_or_default();
-    let records = reindex(value)?; // an empty value is a new key
-    write_guard(value, &records, req, now, Bounds::with_log(max_log_bytes)).map(|_| ())
+) -> Result<Reply, EngineError> {
+    let (reply, plan) = decide_indexed(value, req, now)?;
+    if reply.allowed && req.cost > 0 {
+        let bytes = value.unwrap_or_default();
+        write_guard(
+            bytes,
+            &plan.records,
+            req,
+            now,
+            Bounds::with_log(max_log_bytes),
+        )?;
+    }
+    Ok(reply)
 }
 
 /// As [`commit_guarded`], given the plan `decide_indexed` made for the

@@ -210,13 +210,7 @@ pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     read_only(ctx, args, Command::Test, |value, req, now| {
         // What RL.HIT would answer: its verdict, or the refusal an
         // admitted hit meets before writing (a full log, say).
-        let verdict = engine::decide(value, req, now).and_then(|d| {
-            if d.allowed && req.cost > 0 {
-                engine::would_refuse(value, req, now, config::max_log_bytes())?;
-            }
-            Ok(d)
-        });
-        match verdict {
+        match engine::test(value, req, now, config::max_log_bytes()) {
             Ok(d) => reply::hit(ctx, d),
             Err(e) => engine_error(ctx, e),
         }
