@@ -8,7 +8,8 @@ All four commands, all strategies, one to three limits, COST 0 and large,
 BURST, RL.CLEAR with and without limits, moving-window logs grown past the
 in-place (DMA) threshold, and on purpose: bad limits, bad options, wrong
 arity, non-UTF-8 bytes and WRONGTYPE on keys of other types (their error
-paths allocate too). Deterministic for a given seed.
+paths allocate too); keyspace notifications on, INFO ratelimit and CONFIG
+RESETSTAT (alone and in MULTI) now and then. Deterministic for a given seed.
 """
 import random
 import sys
@@ -49,14 +50,24 @@ def main():
     out = sys.stdout.buffer
     errors = 0
     # Keys of other types: every RL.* command on them is WRONGTYPE.
+    # (and keyspace notifications on, so that every write fires them)
     setup = [["SET", "other:str", "hello"], ["RPUSH", "other:list", "a"],
-             ["HSET", "other:hash", "f", "v"], ["SET", "other:bin", b"\xf9\x00\x01"]]
+             ["HSET", "other:hash", "f", "v"], ["SET", "other:bin", b"\xf9\x00\x01"],
+             ["CONFIG", "SET", "notify-keyspace-events", "KEA"]]
     for s in setup:
         out.write(enc(s))
     sent = len(setup)
     while sent < n:
         r = rnd.random()
-        if r < 0.05:
+        if r < 0.004:
+            # The INFO section, and RESETSTAT (its pending reset is settled
+            # through Redis' command statistics), also inside MULTI.
+            out.write(enc(rnd.choice([["INFO", "ratelimit"], ["CONFIG", "RESETSTAT"]])))
+        elif r < 0.005:
+            for cmd in (["MULTI"], ["CONFIG", "RESETSTAT"], ["EXEC"]):
+                out.write(enc(cmd))
+            sent += 2
+        elif r < 0.05:
             out.write(enc(rnd.choice(BAD)))
             errors += 1
         elif r < 0.08:
