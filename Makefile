@@ -85,7 +85,8 @@ bench: build
 	cargo build --release --example bench_floor
 	@server="$(REDIS_SERVER)"; \
 	if [ -n "$(BENCH_SERVER)" ]; then tools/servers.sh install && server=$$(tools/servers.sh path $(BENCH_SERVER)) || exit 1; fi; \
-	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/bench.py
+	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/bench.py && \
+	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/large_log.py
 
 FUZZ_SECS     ?= 60
 LEAK_COMMANDS ?= 100000
