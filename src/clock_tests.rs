@@ -154,8 +154,8 @@ impl Sim {
                         State::Sliding(s) => s.start,
                         State::Moving(v) => {
                             // The log stamps each hit at the monotone time.
-                            assert_eq!(v.header.last, self.m, "moving log time");
-                            v.header.last
+                            assert_eq!(v.last(), self.m, "moving log time");
+                            v.last()
                         }
                         State::Gcra(_) => 0,
                     }

@@ -344,11 +344,16 @@ fn value_guard(
 /// count at `now` and no spare room, and drops logs with nothing left.
 fn compact_logs<B: ValueBuf>(t: &mut Tracked<B>, now: u64) -> Result<(), EngineError> {
     let records = index(t.bytes())?;
-    for r in records.as_slice().iter().rev() {
-        let State::Moving(v) = r.state(t.bytes())? else {
-            continue;
-        };
-        match v.compacted(r.window_ms, now)? {
+    // Every new body first, so that a log that does not decode changes
+    // nothing.
+    let mut bodies = Vec::new();
+    for r in records.as_slice() {
+        if let State::Moving(v) = r.state(t.bytes())? {
+            bodies.push((*r, v.compacted(r.window_ms, now)?));
+        }
+    }
+    for (r, body) in bodies.into_iter().rev() {
+        match body {
             None => t.splice(r.at()..r.end(), &[]),
             Some(body) => t.splice(r.body()..r.end(), &body),
         }
@@ -487,7 +492,7 @@ pub fn commit_bounded<B: ValueBuf>(
         record_prefix(&mut fresh, req.strategy, w);
         match (req.strategy, rec) {
             (Strategy::MovingWindow, Some(r)) => {
-                moving::charge(t, r.body(), w, c, now)?;
+                moving::charge(t, r.at(), r.body(), w, c, now)?;
             }
             (Strategy::MovingWindow, None) => {
                 moving::put_new_body(&mut fresh, now, c);

@@ -7,7 +7,7 @@ use crate::codec::{get_varint, put_varint};
 use crate::fixed::Fixed;
 use crate::gcra::Gcra;
 use crate::limit::MAX_WINDOW_MS;
-use crate::moving::{self, Header};
+use crate::moving::{self, RING_TAG};
 use crate::sliding::Sliding;
 use crate::strategy::Strategy;
 
@@ -15,13 +15,16 @@ use crate::strategy::Strategy;
 pub fn tag(s: Strategy) -> u8 {
     match s {
         Strategy::FixedWindow => 0xF9,
-        Strategy::MovingWindow => 0xFA,
+        Strategy::MovingWindow => moving::FLAT_TAG,
         Strategy::SlidingWindowCounter => 0xFB,
         Strategy::Gcra => 0xFC,
     }
 }
 
 fn strategy_of(tag: u8) -> Option<Strategy> {
+    if tag == RING_TAG {
+        return Some(Strategy::MovingWindow);
+    }
     Strategy::ALL.into_iter().find(|&s| self::tag(s) == tag)
 }
 
@@ -114,12 +117,8 @@ impl Record {
             Strategy::FixedWindow => Fixed::decode(body, &mut pos).map(State::Fixed),
             Strategy::SlidingWindowCounter => Sliding::decode(body, &mut pos).map(State::Sliding),
             Strategy::Gcra => Gcra::decode(body, &mut pos).map(State::Gcra),
-            Strategy::MovingWindow => Header::decode(body, &mut pos).map(|header| {
-                State::Moving(moving::View {
-                    header,
-                    log: &body[pos..pos + header.len],
-                })
-            }),
+            Strategy::MovingWindow => moving::View::decode(value[self.at()] == RING_TAG, body)
+                .map(|(v, _)| State::Moving(v)),
         };
         state.ok_or(NotState)
     }
@@ -232,9 +231,9 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
             Strategy::FixedWindow => Fixed::decode(rest, &mut len).is_some(),
             Strategy::SlidingWindowCounter => Sliding::decode(rest, &mut len).is_some(),
             Strategy::Gcra => Gcra::decode(rest, &mut len).is_some(),
-            Strategy::MovingWindow => match Header::decode(rest, &mut len) {
-                Some(h) => {
-                    len += h.cap;
+            Strategy::MovingWindow => match moving::View::decode(value[at] == RING_TAG, rest) {
+                Some((_, n)) => {
+                    len = n;
                     true
                 }
                 None => false,

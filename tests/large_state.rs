@@ -63,6 +63,14 @@ fn large_logs_replicate_byte_identical_to_a_replica_without_the_module() {
     let mut rc = replica.conn();
     for k in keys() {
         let d = dump(&mut c, k).expect(k);
+        // Logs this large are rings of blocks (tag 0xFD).
+        let tag: Vec<u8> = redis::cmd("GETRANGE")
+            .arg(k)
+            .arg(0)
+            .arg(0)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(tag, [0xFD], "{k}: not a ring");
         let len: usize = redis::cmd("STRLEN").arg(k).query(&mut c).unwrap();
         assert!(
             len > 600,
@@ -149,26 +157,31 @@ fn a_filled_short_window_log_admits_again_after_expiry() {
     );
 }
 
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn fixed(v: &mut Vec<u8>, x: u64, width: usize) {
+    v.extend_from_slice(&x.to_le_bytes()[..width]);
+}
+
 /// A value whose moving-window log is valid but holds `dead` bytes of
 /// entries that stopped counting (at `long_ago`) before `live` entries of
-/// cost 1 at `recent`, in a window of `window_ms` (the record layout of
-/// docs/design.md: tag 0xFA, window varint, a header of used, last, first,
-/// head, len, cap, then delta-coded one-byte entries).
+/// cost 1 at `recent`, in a window of `window_ms`, laid out flat as earlier
+/// builds wrote large logs (src/moving/flat.rs: tag 0xFA, window varint, a
+/// header of used, last, first, head, len, cap, then delta-coded one-byte
+/// entries).
 fn crafted_log(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: usize) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
     let mut log = Vec::with_capacity(dead + live + 10);
     log.resize(dead, 0); // entries with delta 0 at `long_ago`
     varint(&mut log, (recent - long_ago) << 1); // the jump to `recent`
     log.resize(log.len() + live - 1, 0); // the rest at `recent`
     let mut v = vec![0xFA];
     varint(&mut v, window_ms);
-    let fixed = |v: &mut Vec<u8>, x: u64, w: usize| v.extend_from_slice(&x.to_le_bytes()[..w]);
     fixed(&mut v, (dead + live) as u64, 4); // used: every entry counted when written
     fixed(&mut v, recent, 6); // last
     fixed(&mut v, long_ago, 6); // first
@@ -179,8 +192,120 @@ fn crafted_log(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: us
     v
 }
 
+/// The same hits laid out as this build keeps a large log: a ring of
+/// 512-byte blocks (src/moving/ring.rs), every slot in use, head at slot 0.
+fn crafted_ring(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: usize) -> Vec<u8> {
+    const BLOCK: usize = 512;
+    const AREA: usize = BLOCK - 16;
+    let mut blocks: Vec<u8> = Vec::with_capacity((dead + live) / AREA * BLOCK + 2 * BLOCK);
+    let (mut fill, mut cum, mut count) = (AREA, 0u64, 0usize);
+    let mut push = |raw: &[u8], time: u64| {
+        if fill + raw.len() > AREA {
+            fixed(&mut blocks, time, 6);
+            fixed(&mut blocks, cum, 8);
+            fixed(&mut blocks, 0, 2);
+            blocks.resize(blocks.len() + AREA, 0);
+            fill = 0;
+            count += 1;
+        }
+        let at = (count - 1) * BLOCK;
+        blocks[at + 16 + fill..at + 16 + fill + raw.len()].copy_from_slice(raw);
+        fill += raw.len();
+        blocks[at + 14..at + 16].copy_from_slice(&(fill as u16).to_le_bytes());
+        cum += 1;
+    };
+    for _ in 0..dead {
+        push(&[0], long_ago);
+    }
+    let mut jump = Vec::new();
+    varint(&mut jump, (recent - long_ago) << 1);
+    push(&jump, recent);
+    for _ in 1..live {
+        push(&[0], recent);
+    }
+    let mut v = vec![0xFD];
+    varint(&mut v, window_ms);
+    fixed(&mut v, (dead + live) as u64, 8); // cum_end
+    fixed(&mut v, recent, 6); // last
+    fixed(&mut v, 0, 8); // head_cum
+    fixed(&mut v, if dead > 0 { long_ago } else { recent }, 6); // head_time
+    fixed(&mut v, 0, 2); // head_off
+    fixed(&mut v, BLOCK as u64, 2);
+    fixed(&mut v, count as u64, 4); // slots
+    fixed(&mut v, 0, 4); // head
+    fixed(&mut v, count as u64, 4); // count
+    v.extend_from_slice(&blocks);
+    v
+}
+
+fn server_ms(c: &mut redis::Connection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(c).unwrap();
+    secs * 1000 + micros / 1000
+}
+
+fn set_px(c: &mut redis::Connection, key: &str, value: &[u8], px: u64) {
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("PX")
+        .arg(px)
+        .query(c)
+        .unwrap();
+}
+
+/// Reads and hits on a large ring whose entries mostly stopped counting
+/// answer exactly (found by search, not by walking the dead entries), a
+/// denied hit names when the first live entry frees room, and a replica
+/// without the module ends byte-identical after the in-place writes.
+#[test]
+fn a_mostly_expired_ring_answers_exactly_and_replicates() {
+    let primary = Server::start();
+    let replica = replica_of(&primary, false);
+    let mut c = primary.conn();
+    let now = server_ms(&mut c);
+    let (w, recent) = (3_600_000, now - 60_000);
+    for (dead, live) in [(0, 300_000), (150_000, 150_000), (297_000, 3_000)] {
+        let value = crafted_ring(w, now - 86_400_000, recent, dead, live);
+        set_px(&mut c, "ring", &value, w);
+        let limit = format!("{}/h", live + 10);
+        let opts = ["STRATEGY", "moving"];
+        let r = test(&mut c, "ring", &limit, &opts);
+        assert_eq!(r[..3], [1, live as i64 + 10, 9], "{dead} dead: {r:?}");
+        let st = stats(&mut c, "ring", &limit, &opts);
+        assert_eq!(st[0].remaining, 10, "{dead} dead");
+        for i in 0..10 {
+            let r = hit(&mut c, "ring", &limit, &opts);
+            assert_eq!(r[..3], [1, live as i64 + 10, 9 - i], "{dead} dead, hit {i}");
+        }
+        let r = hit(&mut c, "ring", &limit, &opts);
+        assert_eq!(r[0], 0, "{dead} dead: {r:?}");
+        // Room frees when the entries at `recent` stop counting.
+        let at = server_ms(&mut c);
+        let expect = (recent + w - at) as i64;
+        assert!(
+            (expect - 2..=expect + 2).contains(&r[4]),
+            "retry {} vs {expect}",
+            r[4]
+        );
+        wait_synced(&primary, &replica);
+        let mut rc = replica.conn();
+        assert_eq!(dump(&mut c, "ring"), dump(&mut rc, "ring"), "{dead} dead");
+    }
+}
+
 #[test]
 fn a_value_past_128_mib_of_mostly_expired_log_is_compacted_not_stuck() {
+    stuck_case(false);
+}
+
+#[test]
+fn a_ring_past_128_mib_mostly_expired_is_compacted_not_stuck() {
+    stuck_case(true);
+}
+
+/// `ring`: the log is a ring as this build writes it, else flat as earlier
+/// builds did (the hit turns it into a ring).
+fn stuck_case(ring: bool) {
     // The red team's case: one log at moving-window-max-bytes 134217728
     // with 70 MB live and 64 MiB expired. The value passes the 128 MiB guard;
     // a hit must reclaim the expired part instead of failing until the TTL.
@@ -196,31 +321,35 @@ fn a_value_past_128_mib_of_mostly_expired_log_is_compacted_not_stuck() {
         ],
     )
     .unwrap();
-    let now = {
-        let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut c).unwrap();
-        secs * 1000 + micros / 1000
-    };
+    let now = server_ms(&mut c);
     let (dead, live) = (64 << 20, 70_000_000);
-    let value = crafted_log(3_600_000, now - 86_400_000, now - 60_000, dead, live);
+    let value = if ring {
+        crafted_ring(3_600_000, now - 86_400_000, now - 60_000, dead, live)
+    } else {
+        crafted_log(3_600_000, now - 86_400_000, now - 60_000, dead, live)
+    };
     assert!(value.len() > 128 << 20, "{} bytes", value.len());
-    let _: () = redis::cmd("SET")
-        .arg("stuck")
-        .arg(&value)
-        .arg("PX")
-        .arg(3_600_000)
-        .query(&mut c)
-        .unwrap();
+    set_px(&mut c, "stuck", &value, 3_600_000);
     drop(value);
     let before = stats(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
     assert_eq!(before[0].remaining, 100_000_000 - live as i64);
     let r = hit(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
     assert_eq!(r[0], 1, "the hit was not admitted: {r:?}");
     assert_eq!(r[2], 100_000_000 - live as i64 - 1);
+    // What is left is a ring of the live entries (block headers: 16 of
+    // every 512 bytes).
     let len: usize = redis::cmd("STRLEN").arg("stuck").query(&mut c).unwrap();
     assert!(
-        len < live + 1000,
+        len < live / 496 * 512 + 2000,
         "the expired part was not reclaimed: {len} bytes"
     );
+    let tag: Vec<u8> = redis::cmd("GETRANGE")
+        .arg("stuck")
+        .arg(0)
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(tag, [0xFD]);
     // And it keeps working.
     let r = hit(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
     assert_eq!(r[..3], [1, 100_000_000, 100_000_000 - live as i64 - 2]);

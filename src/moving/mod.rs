@@ -1,0 +1,329 @@
+//! Moving window: an exact log of admitted hits, each counted while
+//! `now < t + W`. Entries are `(delta time, cost)` varints, one byte for
+//! most hits. A small log is one flat byte string ([`flat`]): walking it is
+//! bounded by its size. A log that passes [`FLAT_MAX`] bytes becomes a ring
+//! of fixed-size blocks, each headed by the absolute time and cumulative
+//! cost of its first entry ([`ring`]): the first counted entry, the usage
+//! and the instant enough usage frees are found by binary search over the
+//! blocks and a walk of one block, so no call costs time in proportion to
+//! the entries that expired, and appends reuse the slots of dead blocks
+//! instead of moving the log.
+
+mod flat;
+mod ring;
+#[cfg(test)]
+mod tests;
+
+use crate::buf::{Tracked, ValueBuf};
+use crate::codec::{Sink, get_varint, put_varint};
+use crate::decision::LimitEval;
+use crate::limit::MAX_AMOUNT;
+
+pub use ring::BLOCK;
+
+/// The record tag of a flat log (the moving-window strategy's tag).
+pub const FLAT_TAG: u8 = 0xFA;
+/// The record tag of a log kept as a ring of blocks.
+pub const RING_TAG: u8 = 0xFD;
+
+/// The flat log size (entry bytes counted at the last write) past which a
+/// hit turns the log into a ring; a ring whose counted entries shrink to a
+/// quarter of this turns flat again. Small enough that walking a flat log
+/// costs about what a binary search over blocks does.
+#[cfg(not(test))]
+pub const FLAT_MAX: usize = 256;
+/// Small in unit tests, so that short property runs cross both layouts.
+#[cfg(test)]
+pub const FLAT_MAX: usize = 24;
+
+/// A stored log that does not decode (only possible if someone rewrote the
+/// key by hand): the caller answers WRONGTYPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt;
+
+/// Appends one log entry: `delta << 1 | (cost != 1)`, then the cost if not 1.
+pub fn put_entry(out: &mut impl Sink, delta: u64, cost: u64) {
+    put_varint(out, (delta << 1) | u64::from(cost != 1));
+    if cost != 1 {
+        put_varint(out, cost);
+    }
+}
+
+/// Walks entries from `pos`, yielding (time, cost, offset after it). The
+/// first entry's delta is not read: its time is the one given (a log or
+/// block header holds it).
+pub(crate) struct Entries<'a> {
+    pub log: &'a [u8],
+    pub pos: usize,
+    pub time: u64,
+    pub first: bool,
+    /// The header's `last`: an entry after it means the log is corrupt.
+    pub last: u64,
+}
+
+impl<'a> Entries<'a> {
+    /// Entries of `log` from `pos`, the first of which is at `time`.
+    pub fn new(log: &'a [u8], pos: usize, time: u64, last: u64) -> Self {
+        Entries {
+            log,
+            pos,
+            time,
+            first: true,
+            last,
+        }
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<(u64, u64, usize), Corrupt>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.log.len() {
+            return None;
+        }
+        let mut p = self.pos;
+        let mut step = || -> Option<(u64, u64)> {
+            let tagged = get_varint(self.log, &mut p)?;
+            let cost = if tagged & 1 == 1 {
+                get_varint(self.log, &mut p).filter(|&c| c != 1 && c <= MAX_AMOUNT)?
+            } else {
+                1
+            };
+            Some((tagged >> 1, cost))
+        };
+        let Some((delta, cost)) = step() else {
+            self.pos = self.log.len();
+            return Some(Err(Corrupt));
+        };
+        if !self.first {
+            self.time = self.time.saturating_add(delta);
+        }
+        self.first = false;
+        if self.time > self.last {
+            self.pos = self.log.len();
+            return Some(Err(Corrupt));
+        }
+        self.pos = p;
+        Some(Ok((self.time, cost, p)))
+    }
+}
+
+/// The first entry of `log` from `pos` on (that entry at `time`) still
+/// counted at `now` in a window of `w`: its offset and time and the cost of
+/// the entries passed before it, or `None` and the cost passed when every
+/// entry stopped counting. The hot loop of every read of a large log, so
+/// one-byte entries (cost 1, delta under 64 ms) take a short path.
+pub(crate) fn skip_expired(
+    log: &[u8],
+    mut pos: usize,
+    mut time: u64,
+    last: u64,
+    w: u64,
+    now: u64,
+) -> Result<(Option<(usize, u64)>, u64), Corrupt> {
+    let mut passed = 0u64;
+    let mut first = true;
+    while let Some(&b) = log.get(pos) {
+        let (delta, cost, len) = if b & 0x81 == 0 {
+            (u64::from(b >> 1), 1, 1)
+        } else {
+            let mut p = pos;
+            let tagged = get_varint(log, &mut p).ok_or(Corrupt)?;
+            let cost = if tagged & 1 == 1 {
+                get_varint(log, &mut p)
+                    .filter(|&c| c != 1 && c <= MAX_AMOUNT)
+                    .ok_or(Corrupt)?
+            } else {
+                1
+            };
+            (tagged >> 1, cost, p - pos)
+        };
+        if !first {
+            time = time.saturating_add(delta);
+        }
+        first = false;
+        if time > last {
+            return Err(Corrupt);
+        }
+        if time.saturating_add(w) > now {
+            return Ok((Some((pos, time)), passed));
+        }
+        passed = passed.saturating_add(cost);
+        pos += len;
+    }
+    Ok((None, passed))
+}
+
+/// Where the entries still counted at some instant begin.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Live {
+    /// Logical block of the first counted entry (always 0 in a flat log;
+    /// the block count when none is counted).
+    pub block: usize,
+    /// Its offset in that block's entries (or in the flat log; the log's
+    /// length when none is counted).
+    pub off: usize,
+    /// Its time.
+    pub time: u64,
+    /// Cumulative cost before it (ring) or 0 (flat).
+    pub cum: u64,
+    /// Sum of the costs counted.
+    pub used: u64,
+}
+
+/// A read-only view of one moving-window record body.
+#[derive(Clone, Copy, Debug)]
+pub enum View<'a> {
+    Flat(flat::Flat<'a>),
+    Ring(ring::Ring<'a>),
+}
+
+impl<'a> View<'a> {
+    /// Decodes a record body (`ring`: the record has [`RING_TAG`]) at the
+    /// start of `body`, with cheap checks only (no walk): the view and the
+    /// body's length.
+    pub fn decode(ring: bool, body: &'a [u8]) -> Option<(View<'a>, usize)> {
+        if ring {
+            ring::Ring::decode(body).map(|(r, n)| (View::Ring(r), n))
+        } else {
+            flat::Flat::decode(body).map(|(f, n)| (View::Flat(f), n))
+        }
+    }
+
+    /// Time of the newest entry.
+    pub fn last(&self) -> u64 {
+        match self {
+            View::Flat(f) => f.header.last,
+            View::Ring(r) => r.last(),
+        }
+    }
+
+    fn live_at(&self, w: u64, now: u64) -> Result<Live, Corrupt> {
+        match self {
+            View::Flat(f) => f.live_at(w, now),
+            View::Ring(r) => r.live_at(w, now),
+        }
+    }
+
+    /// Time of the entry whose expiry frees `must_free` (>= 1, at most
+    /// `live.used`) of the usage counted from `live` on.
+    fn free_time(&self, live: Live, must_free: u64) -> Result<u64, Corrupt> {
+        match self {
+            View::Flat(f) => f.free_time(live, must_free),
+            View::Ring(r) => r.free_time(live, must_free),
+        }
+    }
+
+    /// Bytes of the entries still counted at `now` (what a hit keeps); a
+    /// ring counts whole blocks from the first counted entry on.
+    pub fn live_bytes(&self, w: u64, now: u64) -> Result<usize, Corrupt> {
+        match self {
+            View::Flat(f) => f.live_bytes(w, now),
+            View::Ring(r) => r.live_bytes(w, now),
+        }
+    }
+
+    /// Bytes a compaction at `now` would free in this record's body: the
+    /// entries that stopped counting and the spare room, or the whole body
+    /// (`None`) when nothing counts any more and the record can go.
+    pub fn reclaimable(&self, w: u64, now: u64) -> Result<Option<usize>, Corrupt> {
+        match self {
+            View::Flat(f) => f.reclaimable(w, now),
+            View::Ring(r) => r.reclaimable(w, now),
+        }
+    }
+
+    /// The body (same layout) holding only what counts at `now`, with no
+    /// spare room; `None` when nothing counts any more. Hits judge the same
+    /// on it: the dropped entries no longer count.
+    pub fn compacted(&self, w: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
+        match self {
+            View::Flat(f) => f.compacted(w, now),
+            View::Ring(r) => r.compacted(w, now),
+        }
+    }
+
+    /// When the usage stops counting, if any is counted at `now`.
+    pub fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
+        match self {
+            View::Flat(f) => f.usage_end(w, now),
+            View::Ring(r) => r.usage_end(w, now),
+        }
+    }
+}
+
+/// Judges a hit of cost `c`; `view` is `None` when the limit has no state.
+pub fn evaluate(
+    view: Option<View>,
+    l: u64,
+    w: u64,
+    c: u64,
+    now: u64,
+) -> Result<LimitEval, Corrupt> {
+    let (live, last) = match view {
+        Some(v) => (v.live_at(w, now)?, v.last()),
+        None => (
+            Live {
+                block: 0,
+                off: 0,
+                time: now,
+                cum: 0,
+                used: 0,
+            },
+            now,
+        ),
+    };
+    let until = |t: u64| t.saturating_add(w).saturating_sub(now);
+    if live.used + c <= l {
+        let used_after = live.used + c;
+        let last_after = match (live.used, c) {
+            (0, _) => now,
+            (_, 0) => last,
+            _ => last.max(now),
+        };
+        return Ok(LimitEval {
+            allowed: true,
+            limit: l,
+            remaining: l - used_after,
+            reset_after: if used_after > 0 { until(last_after) } else { 0 },
+            retry_after: 0,
+        });
+    }
+    let retry_after = if c > l {
+        -1
+    } else {
+        let v = view.expect("denied with c <= l implies usage");
+        until(v.free_time(live, live.used + c - l)?) as i64
+    };
+    Ok(LimitEval {
+        allowed: false,
+        limit: l,
+        remaining: l.saturating_sub(live.used),
+        reset_after: if live.used > 0 { until(last) } else { 0 },
+        retry_after,
+    })
+}
+
+/// Appends a new record body (a flat log holding one hit).
+pub fn put_new_body(out: &mut impl Sink, now: u64, c: u64) {
+    flat::put_body(out, now, now, c, &[], 0, c);
+}
+
+/// Charges an admitted hit of cost `c > 0`, in place, to the moving-window
+/// record whose tag is at `at` and body at `body_at`. The record may change
+/// layout (flat to ring past [`FLAT_MAX`], back when it shrinks, tag
+/// included) and size.
+pub fn charge<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    at: usize,
+    body_at: usize,
+    w: u64,
+    c: u64,
+    now: u64,
+) -> Result<(), Corrupt> {
+    if t.bytes()[at] == RING_TAG {
+        ring::charge(t, at, body_at, w, c, now)
+    } else {
+        flat::charge(t, at, body_at, w, c, now)
+    }
+}
