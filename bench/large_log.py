@@ -101,6 +101,7 @@ class Ring:
             (0).to_bytes(8, "little"),  # head_cum
             self.first.to_bytes(6, "little"),  # head_time
             (0).to_bytes(2, "little"),  # head_off
+            self.fill.to_bytes(2, "little"),  # tail_fill
             BLOCK.to_bytes(2, "little"),
             self.count.to_bytes(4, "little"),  # slots
             (0).to_bytes(4, "little"),  # head

@@ -230,6 +230,7 @@ fn crafted_ring(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: u
     fixed(&mut v, 0, 8); // head_cum
     fixed(&mut v, if dead > 0 { long_ago } else { recent }, 6); // head_time
     fixed(&mut v, 0, 2); // head_off
+    fixed(&mut v, fill as u64, 2); // tail_fill
     fixed(&mut v, BLOCK as u64, 2);
     fixed(&mut v, count as u64, 4); // slots
     fixed(&mut v, 0, 4); // head

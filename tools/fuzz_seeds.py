@@ -60,6 +60,34 @@ def moving(w, hits, spare=0):
     return b"\xfa" + varint(w) + head + bytes(log) + b"\0" * spare
 
 
+def ring(w, hits, block=40, free=0, rotate=0):
+    """A ring log (tag 0xFD, src/moving/ring.rs) of `hits` [(time, cost)]
+    in `block`-byte slots, `free` free slots after them, the whole turned
+    by `rotate` slots (head > 0, wrapped when rotate > free)."""
+    blocks, cum, fill, last = [], 0, None, None
+    for t, c in hits:
+        raw = varint(((0 if last is None else t - last) << 1) | (1 if c != 1 else 0))
+        if c != 1:
+            raw += varint(c)
+        if fill is None or fill + len(raw) > block - 16:
+            blocks.append(bytearray(t6(t) + struct.pack("<Q", cum) + bytes(block - 14)))
+            fill = 0
+        b = blocks[-1]
+        b[16 + fill:16 + fill + len(raw)] = raw
+        fill += len(raw)
+        b[14:16] = struct.pack("<H", fill)
+        cum += c
+        last = t
+    count = len(blocks)
+    slots = blocks + [bytearray(block) for _ in range(free)]
+    n = len(slots)
+    rotate %= n
+    physical = slots[n - rotate:] + slots[:n - rotate]
+    head = struct.pack("<Q", cum) + t6(last) + struct.pack("<Q", 0) + t6(hits[0][0])
+    head += struct.pack("<HHHIII", 0, fill, block, n, rotate, count)
+    return b"\xfd" + varint(w) + head + b"".join(bytes(b) for b in physical)
+
+
 NOW = 1_760_000_000_000  # a 2025 server clock, ms
 
 
@@ -110,6 +138,14 @@ def main():
         (3, [(7, 10)], gcra(10, NOW + 12, 5, 7)),
         (0, [(10, W), (100, 60 * W)], fixed(W, NOW - 10, 1) + fixed(60 * W, NOW - 10, 1)
          + sliding(W, NOW - 10, 1, 0) + gcra(W, NOW, 0, 10)),
+    ]
+    spread = [(NOW - 990 + 9 * i, 1 + (i % 11 == 0) * 3) for i in range(110)]
+    states += [
+        (1, [(200, W)], ring(W, spread)),
+        (1, [(120, W)], ring(W, spread, free=2, rotate=5)),  # wrapped
+        (1, [(300, W)], ring(W, spread, block=64, free=3, rotate=1)),
+        (1, [(150, W), (20, 60 * W)], ring(W, spread, rotate=2)
+         + moving(60 * W, [(NOW - 30_000, 7), (NOW, 1)]) + fixed(W, NOW - 10, 1)),
     ]
     for i, (strategy, limits, value) in enumerate(states):
         write("state_decoder", "%02d" % i,

@@ -165,6 +165,20 @@ impl<'a> Flat<'a> {
         Ok(Some(body))
     }
 
+    /// A ring body holding the entries counted from `live` on and one new
+    /// entry (`entry`, at `time`, of cost `c`); `None` if they do not decode.
+    fn as_ring(&self, live: Live, entry: &[u8], time: u64, c: u64) -> Option<Vec<u8>> {
+        let mut b = ring::Builder::new(ring::BLOCK);
+        let mut start = live.off;
+        for e in self.entries(live.off, live.time) {
+            let (et, cost, next) = e.ok()?;
+            b.push(&self.log[start..next], et, cost);
+            start = next;
+        }
+        b.push(entry, time, c);
+        Some(b.finish(time))
+    }
+
     /// When the usage stops counting, if any is counted at `now`.
     pub(super) fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
         let h = self.header;
@@ -232,18 +246,14 @@ pub(super) fn charge<B: ValueBuf>(
     );
     let entry = entry.as_slice();
     if live.used > 0 && h.len - live.off + entry.len() > FLAT_MAX {
-        let mut b = ring::Builder::new(ring::BLOCK);
-        let mut start = live.off;
-        for e in view.entries(live.off, live.time) {
-            let (et, cost, next) = e?;
-            b.push(&view.log[start..next], et, cost);
-            start = next;
+        // Entries past the first counted one that do not decode (a value
+        // rewritten by hand) keep the log flat: the hit is judged and
+        // written as RL.TEST said, without reading them.
+        if let Some(body) = view.as_ring(live, entry, time, c) {
+            t.splice(body_at..body_at + body_len, &body);
+            t.write(at, &[RING_TAG]);
+            return Ok(());
         }
-        b.push(entry, time, c);
-        let body = b.finish(time);
-        t.splice(body_at..body_at + body_len, &body);
-        t.write(at, &[RING_TAG]);
-        return Ok(());
     }
     let mut n = h;
     if live.used == 0 {

@@ -11,13 +11,17 @@
 //! Body layout (little-endian):
 //! ```text
 //! cum_end u64 | last u48 | head_cum u64 | head_time u48 | head_off u16 |
-//! block u16 | slots u32 | head u32 | count u32 | slots x block bytes
+//! tail_fill u16 | block u16 | slots u32 | head u32 | count u32 |
+//! slots x block bytes
 //! block slot: time u48 | cum u64 | fill u16 | entries (fill bytes) | spare
 //! ```
 //! `cum_end` is the cumulative cost after the newest entry (wrapping);
 //! usage is `cum_end - head_cum`. The ring's blocks are the `count` slots
 //! from `head` on, wrapping; the first kept entry is at `head_off` in the
 //! head block, at `head_time`. A block's first entry's delta is not read.
+//! The tail block's fill is `tail_fill` (its own field is written when the
+//! next block starts), so that a hit writes two ranges: the header and the
+//! new entry.
 
 use super::{Corrupt, Entries, FLAT_MAX, FLAT_TAG, Live, flat, put_entry, skip_expired};
 use crate::buf::{Tracked, ValueBuf};
@@ -25,7 +29,7 @@ use crate::codec::{Scratch, TIME_WIDTH, get_fixed, set_fixed};
 use crate::limit::MAX_AMOUNT;
 
 /// Bytes of the ring header.
-pub const RING_HEADER: usize = 8 + TIME_WIDTH + 8 + TIME_WIDTH + 2 + 2 + 4 + 4 + 4;
+pub const RING_HEADER: usize = 8 + TIME_WIDTH + 8 + TIME_WIDTH + 2 + 2 + 2 + 4 + 4 + 4;
 /// Bytes of a block's own header.
 const BLOCK_HEADER: usize = TIME_WIDTH + 8 + 2;
 /// Block slot size of the rings this build writes (any size from
@@ -47,6 +51,7 @@ struct Header {
     head_cum: u64,
     head_time: u64,
     head_off: usize,
+    tail_fill: usize,
     block: usize,
     slots: usize,
     head: usize,
@@ -62,6 +67,7 @@ impl Header {
             head_cum: get_fixed(buf, &mut p, 8)?,
             head_time: get_fixed(buf, &mut p, TIME_WIDTH)?,
             head_off: get_fixed(buf, &mut p, 2)? as usize,
+            tail_fill: get_fixed(buf, &mut p, 2)? as usize,
             block: get_fixed(buf, &mut p, 2)? as usize,
             slots: get_fixed(buf, &mut p, 4)? as usize,
             head: get_fixed(buf, &mut p, 4)? as usize,
@@ -77,6 +83,7 @@ impl Header {
             (self.head_cum, 8),
             (self.head_time, TIME_WIDTH),
             (self.head_off as u64, 2),
+            (self.tail_fill as u64, 2),
             (self.block as u64, 2),
             (self.slots as u64, 4),
             (self.head as u64, 4),
@@ -175,7 +182,12 @@ impl<'a> Ring<'a> {
     /// Logical block `i` (< count), checked against the header.
     fn block(&self, i: usize) -> Result<Block<'a>, Corrupt> {
         let raw = self.raw(self.h.slot(i));
-        let (time, cum, fill) = block_at(raw);
+        let (time, cum, own_fill) = block_at(raw);
+        let fill = if i + 1 == self.h.count {
+            self.h.tail_fill
+        } else {
+            own_fill
+        };
         let ok = (1..=self.h.block - BLOCK_HEADER).contains(&fill)
             && time <= self.h.last
             && (i == 0 || self.rel(cum) < self.h.used());
@@ -412,6 +424,7 @@ impl Builder {
             head_cum: 0,
             head_time: self.first.unwrap_or(last),
             head_off: 0,
+            tail_fill: self.fill,
             block: self.block,
             slots: self.count,
             head: 0,
@@ -476,9 +489,7 @@ pub(super) fn charge<B: ValueBuf>(
     if fill + entry.len() <= bs - BLOCK_HEADER {
         let tail_at = base + h.slot(h.count - 1) * bs;
         t.write(tail_at + BLOCK_HEADER + fill, entry);
-        let mut f = [0u8; 2];
-        set_fixed(&mut f, 0, (fill + entry.len()) as u64, 2);
-        t.write(tail_at + TIME_WIDTH + 8, &f);
+        h.tail_fill = fill + entry.len();
     } else {
         if h.count == h.slots {
             // Full: insert free slots right after the tail (at the end of
@@ -495,16 +506,20 @@ pub(super) fn charge<B: ValueBuf>(
             }
             h.slots += g;
         }
+        // The tail block is closed: its fill goes into its own header.
+        let mut f = [0u8; 2];
+        set_fixed(&mut f, 0, fill as u64, 2);
+        t.write(base + h.slot(h.count - 1) * bs + TIME_WIDTH + 8, &f);
         let mut first = Scratch::new();
         put_entry(&mut first, 0, c);
         let first = first.as_slice();
         let mut blk = [0u8; BLOCK_HEADER];
         set_fixed(&mut blk, 0, time, TIME_WIDTH);
         set_fixed(&mut blk, TIME_WIDTH, h.cum_end, 8);
-        set_fixed(&mut blk, TIME_WIDTH + 8, first.len() as u64, 2);
         let slot_at = base + h.slot(h.count) * bs;
         t.write(slot_at, &blk);
         t.write(slot_at + BLOCK_HEADER, first);
+        h.tail_fill = first.len();
         h.count += 1;
     }
     h.cum_end = h.cum_end.wrapping_add(c);
