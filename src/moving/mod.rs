@@ -19,7 +19,7 @@ use crate::codec::{Sink, get_varint, put_varint};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
 
-pub use ring::BLOCK;
+pub use ring::{BLOCK, RING_HEADER};
 
 /// The record tag of a flat log (the moving-window strategy's tag).
 pub const FLAT_TAG: u8 = 0xFA;

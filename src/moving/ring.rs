@@ -313,7 +313,9 @@ impl<'a> Ring<'a> {
             let (t, cost, _) = e?;
             rel = rel.saturating_add(cost);
             if rel >= target {
-                return Ok(t);
+                // Times only grow along the log: an earlier one means a
+                // block header was rewritten by hand.
+                return if t < live.time { Err(Corrupt) } else { Ok(t) };
             }
         }
         Err(Corrupt)

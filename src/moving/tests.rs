@@ -223,3 +223,26 @@ fn every_layout_change_happens() {
         "{seen:?}"
     );
 }
+
+/// A ring whose block times go backwards (a header rewritten by hand) is
+/// corrupt: a denial never names a retry time that already passed (found
+/// by fuzzing: `retry_after` 0 on a denial).
+#[test]
+fn a_ring_with_block_times_out_of_order_is_corrupt() {
+    let mut b = ring::Builder::new(ring::BLOCK);
+    let mut e = Vec::new();
+    put_entry(&mut e, 1, 1);
+    for i in 0..100 {
+        b.push(&e, T0 + i, 1);
+    }
+    let mut value = vec![RING_TAG];
+    value.extend_from_slice(&b.finish(T0 + 99));
+    let (w, now) = (200, T0 + 100);
+    // Sound: all 100 entries count; the 91st (at T0 + 90) frees room.
+    let denied = evaluate(Some(view(&value)), 10, w, 1, now).unwrap();
+    assert_eq!((denied.allowed, denied.retry_after), (false, 190));
+    // Block 2 (entries from T0 + 64 on) now claims to start long before.
+    let at = 1 + ring::RING_HEADER + 2 * ring::BLOCK;
+    value[at..at + 6].copy_from_slice(&(T0 - 1000).to_le_bytes()[..6]);
+    assert_eq!(evaluate(Some(view(&value)), 10, w, 1, now), Err(Corrupt));
+}
