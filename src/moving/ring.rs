@@ -280,18 +280,28 @@ impl<'a> Ring<'a> {
         if self.rel(cum) >= used || passed >= used {
             return Err(Corrupt);
         }
-        if let Some((at, t)) = found {
-            return Ok(live(lo, at, t, cum));
-        }
-        // Every entry of block `lo` stopped counting: the next one starts.
-        if lo + 1 >= h.count {
+        let start = match found {
+            Some((at, t)) => live(lo, at, t, cum),
+            // Every entry of block `lo` stopped counting: the next one starts.
+            None => {
+                if lo + 1 >= h.count {
+                    return Err(Corrupt);
+                }
+                let next = self.block(lo + 1)?;
+                if next.time.saturating_add(w) <= now || self.rel(next.cum) < self.rel(cum) {
+                    return Err(Corrupt);
+                }
+                live(lo + 1, 0, next.time, next.cum)
+            }
+        };
+        // A hit makes this the head: the blocks after it must not have
+        // counted less before them (costs only add up along the log), or
+        // the ring it writes would not decode.
+        if start.block + 1 < h.count && self.rel(self.block(h.count - 1)?.cum) < self.rel(start.cum)
+        {
             return Err(Corrupt);
         }
-        let next = self.block(lo + 1)?;
-        if next.time.saturating_add(w) <= now {
-            return Err(Corrupt);
-        }
-        Ok(live(lo + 1, 0, next.time, next.cum))
+        Ok(start)
     }
 
     /// Time of the entry whose expiry frees `must_free` from `live` on.
