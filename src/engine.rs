@@ -381,6 +381,7 @@ fn write_guard(
                 continue;
             };
             if let State::Moving(v) = r.state(value)?
+                && v.live_bytes_bound() + MAX_ENTRY_LEN > max_log_bytes
                 && v.live_bytes(l.window_ms, now)? + MAX_ENTRY_LEN > max_log_bytes
             {
                 return Err(EngineError::LogFull(max_log_bytes));

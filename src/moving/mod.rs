@@ -224,6 +224,15 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The most [`View::live_bytes`] can be at any instant (the whole log),
+    /// read from the header: a bound far from the limit needs no search.
+    pub fn live_bytes_bound(&self) -> usize {
+        match self {
+            View::Flat(f) => f.header.len,
+            View::Ring(r) => r.blocks_bytes(),
+        }
+    }
+
     /// Bytes a compaction at `now` would free in this record's body: the
     /// entries that stopped counting and the spare room, or the whole body
     /// (`None`) when nothing counts any more and the record can go.

@@ -159,6 +159,11 @@ impl<'a> Ring<'a> {
         ok.then_some((r, len))
     }
 
+    /// Bytes of the blocks in use.
+    pub fn blocks_bytes(&self) -> usize {
+        self.h.count * self.h.block
+    }
+
     /// Time of the newest entry.
     pub fn last(&self) -> u64 {
         self.h.last
