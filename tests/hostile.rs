@@ -320,6 +320,24 @@ fn real_states(c: &mut Client) -> Vec<(&'static str, Vec<u8>)> {
         out.push((st, get(c, k.as_bytes())));
         ok(c, &[b"DEL", k.as_bytes()]);
     }
+    // A log past 448 bytes: a ring of blocks (tag 0xFD).
+    for i in 0..600 {
+        let cost = (1 + i % 3).to_string();
+        let args: [&[u8]; 7] = [
+            b"RL.HIT",
+            b"tmp:ring",
+            b"100000/10y",
+            b"STRATEGY",
+            b"moving",
+            b"COST",
+            cost.as_bytes(),
+        ];
+        ok(c, &args);
+    }
+    let ring = get(c, b"tmp:ring");
+    assert_eq!(ring[0], 0xFD, "600 hits make a ring");
+    out.push(("ring", ring));
+    ok(c, &[b"DEL", b"tmp:ring"]);
     out
 }
 
@@ -335,7 +353,7 @@ fn almost(strategy: &str, v: &[u8]) -> Vec<Vec<u8>> {
     x.extend_from_slice(v); // the same record twice
     out.push(x);
     let mut x = v.to_vec();
-    x[0] = 0xFD; // an unknown tag
+    x[0] = 0xFE; // an unknown tag
     out.push(x);
     let mut x = v.to_vec();
     x[0] = 0xF8;
@@ -380,6 +398,27 @@ fn almost(strategy: &str, v: &[u8]) -> Vec<Vec<u8>> {
             let mut x = v.to_vec();
             x[wlen + 16..wlen + 20].copy_from_slice(&1000u32.to_le_bytes());
             out.push(x);
+        }
+        "ring" => {
+            // Ring header fields (src/moving/ring.rs), after tag and window:
+            // cum_end 0, last 8, head_cum 14, head_time 22, head_off 28,
+            // tail_fill 30, block 32, slots 34, head 38, count 42.
+            let wlen = 1 + v[1..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+            let with = |at: usize, bytes: &[u8]| {
+                let mut x = v.to_vec();
+                x[wlen + at..wlen + at + bytes.len()].copy_from_slice(bytes);
+                x
+            };
+            out.push(with(34, &0x7fff_ffffu32.to_le_bytes())); // slots past the value
+            out.push(with(42, &0u32.to_le_bytes())); // no block in use
+            out.push(with(42, &1000u32.to_le_bytes())); // more blocks than slots
+            out.push(with(38, &1000u32.to_le_bytes())); // head past the slots
+            out.push(with(30, &0u16.to_le_bytes())); // an empty tail block
+            out.push(with(30, &600u16.to_le_bytes())); // tail fill past the block
+            out.push(with(32, &20u16.to_le_bytes())); // a block too small
+            out.push(with(28, &600u16.to_le_bytes())); // head offset past its block
+            out.push(with(14, &v[wlen..wlen + 8])); // head_cum = cum_end: no usage
+            out.push(with(22, &[0xff; 6])); // head time after the last hit
         }
         _ => {}
     }
