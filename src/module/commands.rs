@@ -11,7 +11,7 @@ use super::reply;
 use super::request_memo::{self, MemoKey};
 use super::stats::{self, COUNTERS, bump};
 use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request_with};
-use crate::buf::{SmallBuf, Tracked};
+use crate::buf::Tracked;
 use crate::engine::{self, EngineError};
 
 type Ctx = *mut raw::RedisModuleCtx;
@@ -151,29 +151,7 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         Err(e) => return engine_error(ctx, e),
     };
     if decision.allowed && req.cost > 0 {
-        let small = current.is_none_or(|v| v.len() <= 128);
-        let result = if small {
-            let mut copy = SmallBuf::from_slice(current.unwrap_or_default());
-            let mut t = Tracked::new(&mut copy);
-            engine::commit_indexed(&mut t, plan, req, now, config::max_log_bytes()).map(
-                |expire_at| {
-                    key.write(t.bytes(), expire_at);
-                    key.replicate_whole(t.bytes(), expire_at);
-                },
-            )
-        } else {
-            let mut dma = key.dma();
-            let mut t = Tracked::new(&mut dma);
-            let committed = engine::commit_indexed(&mut t, plan, req, now, config::max_log_bytes());
-            if t.span().is_some() || t.shrunk() {
-                key.mark_modified();
-            }
-            committed.map(|expire_at| {
-                let expiry_changed = key.set_expire(expire_at);
-                key.replicate_change(&t, expire_at, expiry_changed);
-            })
-        };
-        if let Err(e) = result {
+        if let Err(e) = key.commit_hit(plan, req, now, config::max_log_bytes()) {
             return engine_error(ctx, e);
         }
         bump(&COUNTERS.keys_written);

@@ -6,16 +6,35 @@
 //! see the same events on a primary and on its replicas.
 
 use redis_module::raw;
+use std::cell::Cell;
 use std::os::raw::{c_char, c_int};
 
 use super::retained;
 use super::stats::{COUNTERS, add, bump};
-use crate::buf::{Tracked, ValueBuf};
+use crate::args::Request;
+use crate::buf::{SMALL_INLINE, SmallBuf, Tracked, ValueBuf};
 use crate::codec::decimal;
+use crate::engine::{self, EngineError, Plan};
 
-/// Values up to this size are replicated whole with one `SET ... PXAT`;
-/// larger ones (moving-window logs) as `SETRANGE` patches.
+// The write path by value size, in one place:
+//
+// - up to `COPY_MAX` bytes (every fixed-size state, small logs) the value is
+//   copied to the stack (`SmallBuf`, `SMALL_INLINE` bytes inline), rewritten
+//   there and copied back whole: cheaper than DMA bookkeeping;
+// - larger values (moving-window logs) are patched in place through DMA;
+// - up to `WHOLE_VALUE_MAX` bytes, or when it got shorter, a value is
+//   replicated whole with one `SET ... PXAT`, else as `SETRANGE` patches,
+//   changed ranges closer than `MERGE_GAP` bytes going as one.
+
+/// Largest value rewritten in a stack copy.
+const COPY_MAX: usize = 128;
+/// Largest value replicated whole.
 const WHOLE_VALUE_MAX: usize = 512;
+/// Changed ranges closer than this go in one `SETRANGE`.
+const MERGE_GAP: usize = 64;
+// A hit grows a value by at most one record's worth (a new log of up to 45
+// bytes): a stack copy of `COPY_MAX` bytes never spills to the heap.
+const _: () = assert!(COPY_MAX + 64 <= SMALL_INLINE);
 
 /// An open key, closed on drop. The module sets
 /// `NO_IMPLICIT_SIGNAL_MODIFIED`, so only a key this handle changed is
@@ -26,6 +45,17 @@ pub struct Key {
     pub name: *mut raw::RedisModuleString,
     key: *mut raw::RedisModuleKey,
     modified: bool,
+    /// What [`Key::content`] found, until the key is written: a hit reads
+    /// its value to decide, then again to write it.
+    seen: Cell<Option<Seen>>,
+}
+
+/// The key's type and, for a string, where its bytes are.
+#[derive(Clone, Copy)]
+enum Seen {
+    Empty,
+    Str(*const u8, usize),
+    Other,
 }
 
 /// What the key holds.
@@ -49,17 +79,35 @@ impl Key {
             name,
             key,
             modified: false,
+            seen: Cell::new(None),
         }
     }
 
     /// The key's content; a string is borrowed in place (no copy).
     pub fn content(&self) -> Content<'_> {
+        let seen = match self.seen.get() {
+            Some(seen) => seen,
+            None => {
+                let seen = self.look();
+                self.seen.set(Some(seen));
+                seen
+            }
+        };
+        match seen {
+            Seen::Empty => Content::Empty,
+            Seen::Str(_, 0) => Content::Str(&[]),
+            Seen::Str(p, len) => Content::Str(unsafe { std::slice::from_raw_parts(p, len) }),
+            Seen::Other => Content::Other,
+        }
+    }
+
+    fn look(&self) -> Seen {
         if self.key.is_null() {
-            return Content::Empty;
+            return Seen::Empty;
         }
         let t = unsafe { raw::RedisModule_KeyType.unwrap()(self.key) } as isize;
         match t {
-            raw::REDISMODULE_KEYTYPE_EMPTY => Content::Empty,
+            raw::REDISMODULE_KEYTYPE_EMPTY => Seen::Empty,
             raw::REDISMODULE_KEYTYPE_STRING => {
                 let mut len = 0usize;
                 let p = unsafe {
@@ -69,13 +117,13 @@ impl Key {
                         raw::REDISMODULE_READ as c_int,
                     )
                 };
-                if p.is_null() || len == 0 {
-                    Content::Str(&[])
+                if p.is_null() {
+                    Seen::Str(std::ptr::null(), 0)
                 } else {
-                    Content::Str(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+                    Seen::Str(p as *const u8, len)
                 }
             }
-            _ => Content::Other,
+            _ => Seen::Other,
         }
     }
 
@@ -86,6 +134,7 @@ impl Key {
     /// place (the key and its TTL stay) and overwritten.
     pub fn write(&mut self, value: &[u8], expire_at: u64) {
         self.modified = true;
+        self.seen.set(None);
         let mut buf = DmaBuf::new(self.key);
         if buf.as_slice().len() != value.len() {
             buf.resize(value.len());
@@ -116,19 +165,44 @@ impl Key {
     /// Deletes the key.
     pub fn delete(&mut self) {
         self.modified = true;
+        self.seen.set(None);
         bump(&COUNTERS.keys_deleted);
         unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
     }
 
-    /// A DMA view for patching a large value in place (the caller marks
-    /// the key modified if it wrote through it).
-    pub fn dma(&mut self) -> DmaBuf {
-        DmaBuf::new(self.key)
-    }
-
-    /// Records that the value was changed through [`Key::dma`].
-    pub fn mark_modified(&mut self) {
-        self.modified = true;
+    /// Writes an admitted hit (the `plan` [`engine::decide_indexed`] made
+    /// from this key's value) and replicates it: a small value through a
+    /// stack copy written back whole, a large one patched in place.
+    pub fn commit_hit(
+        &mut self,
+        plan: Plan,
+        req: &Request,
+        now: u64,
+        max_log_bytes: usize,
+    ) -> Result<(), EngineError> {
+        let copy = match self.content() {
+            Content::Str(v) if v.len() > COPY_MAX => None,
+            Content::Str(v) => Some(SmallBuf::from_slice(v)),
+            _ => Some(SmallBuf::from_slice(&[])),
+        };
+        if let Some(mut copy) = copy {
+            let mut t = Tracked::new(&mut copy);
+            let expire_at = engine::commit_indexed(&mut t, plan, req, now, max_log_bytes)?;
+            self.write(t.bytes(), expire_at);
+            self.replicate_whole(t.bytes(), expire_at);
+            return Ok(());
+        }
+        self.seen.set(None);
+        let mut dma = DmaBuf::new(self.key);
+        let mut t = Tracked::new(&mut dma);
+        let committed = engine::commit_indexed(&mut t, plan, req, now, max_log_bytes);
+        if t.span().is_some() || t.shrunk() {
+            self.modified = true;
+        }
+        let expire_at = committed?;
+        let expiry_changed = self.set_expire(expire_at);
+        self.replicate_change(&t, expire_at, expiry_changed);
+        Ok(())
     }
 
     /// Fires the keyspace event `event` of class `class` on this key (Redis
@@ -195,7 +269,7 @@ impl Key {
             self.replicate_whole(value, expire_at);
             return;
         }
-        for (a, b) in t.dirty_ranges(64) {
+        for (a, b) in t.dirty_ranges(MERGE_GAP) {
             self.notify(raw::REDISMODULE_NOTIFY_STRING, c"setrange");
             bump(&COUNTERS.propagated_commands);
             add(&COUNTERS.propagated_bytes, (b - a) as u64);
