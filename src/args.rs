@@ -108,7 +108,7 @@ pub fn parse_request_with(
         return Err(syntax(b"BURST"));
     }
     if let Some(b) = burst {
-        for (i, l) in limits.as_slice().enumerate() {
+        for (i, l) in limits.iter().enumerate() {
             // B * T = B * W / L may not pass ten years.
             if u128::from(b) * u128::from(l.window_ms)
                 > u128::from(crate::limit::MAX_WINDOW_MS) * u128::from(l.amount)

@@ -33,7 +33,7 @@
 use crate::args::{Command, Request, parse_request};
 use crate::buf::Tracked;
 use crate::codec::MAX_TIME;
-use crate::decision::Reply;
+use crate::decision::Verdict;
 use crate::engine;
 use crate::record::{State, find, index};
 use crate::strategy::Strategy;
@@ -118,7 +118,7 @@ impl Sim {
     }
 
     /// RL.HIT at `now`.
-    fn hit(&mut self, cost: u64, now: u64) -> Reply {
+    fn hit(&mut self, cost: u64, now: u64) -> Verdict {
         self.max_now = self.max_now.max(now);
         let req = request(self.strategy, &self.limits, cost, self.burst);
         let reply = engine::decide(self.stored(), &req, now).expect("state decodes");

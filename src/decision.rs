@@ -15,9 +15,9 @@ pub struct LimitEval {
     pub retry_after: i64,
 }
 
-/// The reply of RL.HIT and RL.TEST.
+/// A hit's verdict over all its limits: what RL.HIT and RL.TEST reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reply {
+pub struct Verdict {
     pub allowed: bool,
     pub limit: u64,
     pub remaining: u64,
@@ -25,7 +25,7 @@ pub struct Reply {
     pub retry_after: i64,
 }
 
-impl Reply {
+impl Verdict {
     /// The five integers in wire order.
     pub fn to_array(self) -> [i64; 5] {
         [
@@ -38,10 +38,10 @@ impl Reply {
     }
 }
 
-impl From<LimitEval> for Reply {
+impl From<LimitEval> for Verdict {
     /// The reply when one limit decides alone (what [`combine`] gives for it).
-    fn from(e: LimitEval) -> Reply {
-        Reply {
+    fn from(e: LimitEval) -> Verdict {
+        Verdict {
             allowed: e.allowed,
             limit: e.limit,
             remaining: e.remaining,
@@ -63,7 +63,7 @@ fn wait_rank(retry_after: i64) -> u64 {
 /// Combines the limits' verdicts, all-or-nothing. The binding limit is, when
 /// denied, the denying limit with the longest wait; when admitted, the one
 /// with the fewest remaining; ties go to the limit written first.
-pub fn combine(evals: impl Iterator<Item = LimitEval>) -> Option<Reply> {
+pub fn combine(evals: impl Iterator<Item = LimitEval>) -> Option<Verdict> {
     let mut best_denied: Option<LimitEval> = None;
     let mut best_allowed: Option<LimitEval> = None;
     for e in evals {
@@ -76,7 +76,7 @@ pub fn combine(evals: impl Iterator<Item = LimitEval>) -> Option<Reply> {
         }
     }
     let e = best_denied.or(best_allowed)?;
-    Some(Reply {
+    Some(Verdict {
         allowed: best_denied.is_none(),
         limit: e.limit,
         remaining: e.remaining,

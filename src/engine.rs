@@ -4,7 +4,7 @@
 use crate::args::Request;
 use crate::buf::{Tracked, ValueBuf};
 use crate::codec::Scratch;
-use crate::decision::{LimitEval, Reply, combine};
+use crate::decision::{LimitEval, Verdict, combine};
 use crate::fixed::Fixed;
 use crate::gcra::Gcra;
 use crate::limit::Limit;
@@ -146,7 +146,7 @@ fn judge(
 
 /// What RL.HIT would answer at `now` (RL.TEST answers exactly this).
 /// `value` is `None` when the key does not exist.
-pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Reply, EngineError> {
+pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Verdict, EngineError> {
     decide_indexed(value, req, now).map(|(reply, _)| reply)
 }
 
@@ -174,7 +174,7 @@ pub fn decide_indexed(
     value: Option<&[u8]>,
     req: &Request,
     now: u64,
-) -> Result<(Reply, Plan), EngineError> {
+) -> Result<(Verdict, Plan), EngineError> {
     check_clock(now)?;
     if req.limits.len() == 1 {
         // One limit: judged once, its new state handed to commit. The common
@@ -193,14 +193,14 @@ pub fn decide_indexed(
             },
         };
         let (e, next) = judge(req, state, l, req.cost, now)?;
-        return Ok((Reply::from(e), Plan { records, next }));
+        return Ok((Verdict::from(e), Plan { records, next }));
     }
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
     };
     let mut evals = [None; crate::limit::MAX_LIMITS];
-    for (i, l) in req.limits.as_slice().enumerate() {
+    for (i, l) in req.limits.iter().enumerate() {
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
     }
     let reply = combine(evals.iter().flatten().copied()).expect("at least one limit");
@@ -233,7 +233,7 @@ pub fn stats(
         None => (&[][..], Records::empty()),
     };
     req.limits
-        .as_slice()
+        .iter()
         .map(|l| {
             // One decode; judged as it is (cost 0) and for one more hit.
             let state = limit_state(value, &records, req, l)?;
@@ -376,7 +376,7 @@ fn write_guard(
     let compact = value_guard(value, records, req, now, bounds.value)?;
     let max_log_bytes = bounds.log;
     if req.strategy == Strategy::MovingWindow {
-        for l in req.limits.as_slice() {
+        for l in req.limits.iter() {
             let Some(r) = find(records, req.strategy, l.window_ms) else {
                 continue;
             };
@@ -417,7 +417,7 @@ pub fn test(
     req: &Request,
     now: u64,
     max_log_bytes: usize,
-) -> Result<Reply, EngineError> {
+) -> Result<Verdict, EngineError> {
     let (reply, plan) = decide_indexed(value, req, now)?;
     if reply.allowed && req.cost > 0 {
         let bytes = value.unwrap_or_default();
@@ -468,7 +468,7 @@ pub fn commit_bounded<B: ValueBuf>(
     }
     let c = req.cost;
     let named = |r: &Record| {
-        r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms)
+        r.strategy == req.strategy && req.limits.iter().any(|l| l.window_ms == r.window_ms)
     };
     // When every record is one of these limits', each is rewritten below
     // and the key's expiry is the latest end among the new fixed-size
@@ -485,7 +485,7 @@ pub fn commit_bounded<B: ValueBuf>(
     let mut end = None;
     let mut fresh = Scratch::new();
     let n = req.limits.len();
-    for (i, l) in req.limits.as_slice().enumerate() {
+    for (i, l) in req.limits.iter().enumerate() {
         let w = l.window_ms;
         fresh.clear();
         let len = t.bytes().len();
@@ -562,7 +562,7 @@ pub fn clear_limits<B: ValueBuf>(
     let mut removed = 0;
     for r in records.as_slice().iter().rev() {
         let named =
-            r.strategy == req.strategy && req.limits.as_slice().any(|l| l.window_ms == r.window_ms);
+            r.strategy == req.strategy && req.limits.iter().any(|l| l.window_ms == r.window_ms);
         if named {
             if r.usage_end(t.bytes(), now)?.is_some() {
                 removed += 1;

@@ -61,7 +61,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The limits in the order written.
-    pub fn as_slice(&self) -> impl ExactSizeIterator<Item = &Limit> + Clone {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Limit> + Clone {
         self.items[..self.len].iter()
     }
 
@@ -122,7 +122,7 @@ pub fn parse_limits(arg: &[u8]) -> Result<Limits, LimitError> {
             return Err(err(arg, format!("more than {MAX_LIMITS} limits")));
         }
         let (amount, window_ms) = parse_one(text)?;
-        if out.as_slice().any(|l: &Limit| l.window_ms == window_ms) {
+        if out.iter().any(|l: &Limit| l.window_ms == window_ms) {
             return Err(err(text, "duplicate window in one argument"));
         }
         out.items[out.len] = Limit { amount, window_ms };
@@ -359,7 +359,7 @@ mod tests {
         let l = parse_limits(b"1000/day;10/second,5|per|1/ms").err();
         assert!(l.is_some());
         let l = parse_limits(b"1000/day;10/second,5/m|1/ms").unwrap();
-        let got: Vec<_> = l.as_slice().map(|l| (l.amount, l.window_ms)).collect();
+        let got: Vec<_> = l.iter().map(|l| (l.amount, l.window_ms)).collect();
         assert_eq!(
             got,
             vec![(1000, 86_400_000), (10, 1000), (5, 60_000), (1, 1)]

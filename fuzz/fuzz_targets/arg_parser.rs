@@ -19,7 +19,7 @@ use redis_ratelimit::strategy::Strategy;
 fn summary(r: &Request) -> (Vec<(u64, u64)>, Strategy, u64, Option<u64>) {
     (
         r.limits
-            .as_slice()
+            .iter()
             .map(|l| (l.amount, l.window_ms))
             .collect(),
         r.strategy,
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(r.strategy, Strategy::Gcra);
                 assert_ne!(cmd, Command::Clear);
                 assert!((1..=MAX_AMOUNT).contains(&b));
-                for l in r.limits.as_slice() {
+                for l in r.limits.iter() {
                     assert!(
                         u128::from(b) * u128::from(l.window_ms)
                             <= u128::from(MAX_WINDOW_MS) * u128::from(l.amount)

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(limits) => {
             assert!((1..=MAX_LIMITS).contains(&limits.len()));
             let mut windows = Vec::new();
-            for (i, l) in limits.as_slice().enumerate() {
+            for (i, l) in limits.iter().enumerate() {
                 assert!((1..=MAX_AMOUNT).contains(&l.amount), "{l:?}");
                 assert!((1..=MAX_WINDOW_MS).contains(&l.window_ms), "{l:?}");
                 assert!(!windows.contains(&l.window_ms), "duplicate window {l:?}");

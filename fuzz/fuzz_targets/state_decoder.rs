@@ -114,7 +114,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(reply.remaining <= reply.limit, "{reply:?}");
     let over = req
         .limits
-        .as_slice()
+        .iter()
         .any(|l| cost > req.burst.unwrap_or(l.amount));
     if reply.allowed {
         assert_eq!(reply.retry_after, 0, "{reply:?}");

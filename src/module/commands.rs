@@ -6,10 +6,10 @@ use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::config;
+use super::info_counters::{self, COUNTERS, bump};
 use super::key::{Content, Key};
 use super::reply;
 use super::request_memo::{self, MemoKey};
-use super::stats::{self, COUNTERS, bump};
 use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request_with};
 use crate::buf::Tracked;
 use crate::engine::{self, EngineError};
@@ -51,7 +51,7 @@ pub fn guarded(
         unsafe { std::slice::from_raw_parts(argv, argc as usize) }
     };
     let call = || {
-        stats::settle();
+        info_counters::settle();
         handler(ctx, args)
     };
     if catch_unwind(AssertUnwindSafe(call)).is_err() {
@@ -156,7 +156,7 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         }
         bump(&COUNTERS.keys_written);
     }
-    stats::hit(req.strategy, decision.allowed);
+    info_counters::hit(req.strategy, decision.allowed);
     reply::hit(ctx, decision);
 }
 

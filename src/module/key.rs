@@ -9,8 +9,8 @@ use redis_module::raw;
 use std::cell::Cell;
 use std::os::raw::{c_char, c_int};
 
+use super::info_counters::{COUNTERS, add, bump};
 use super::retained;
-use super::stats::{COUNTERS, add, bump};
 use crate::args::Request;
 use crate::buf::{SMALL_INLINE, SmallBuf, Tracked, ValueBuf};
 use crate::codec::decimal;

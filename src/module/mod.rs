@@ -3,13 +3,13 @@
 
 mod commands;
 mod config;
+mod info_counters;
 mod key;
 mod metadata;
 mod reply;
 mod request_memo;
 mod retained;
 mod server;
-mod stats;
 
 use redis_module::{Context, RedisString, Status, alloc::RedisAlloc, redis_module};
 
@@ -39,7 +39,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let features = server::setup(ctx.ctx);
     ctx.log_notice(&format!(
         "ratelimit: server features in use: {}",
-        stats::features_text(features)
+        info_counters::features_text(features)
     ));
     if let Err(e) = effect_commands_present(ctx) {
         ctx.log_warning(&format!("ratelimit: {e}"));
@@ -47,7 +47,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     }
     let registered = metadata::register_all(ctx.ctx, features)
         .and_then(|()| config::register(ctx.ctx, &args))
-        .and_then(|()| stats::register(ctx.ctx));
+        .and_then(|()| info_counters::register(ctx.ctx));
     match registered {
         Ok(()) => Status::Ok,
         Err(e) => {

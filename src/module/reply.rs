@@ -3,12 +3,12 @@
 use redis_module::raw;
 use std::os::raw::c_char;
 
-use crate::decision::Reply;
+use crate::decision::Verdict;
 use crate::engine::LimitStats;
 
 /// Replies with an error; `msg` must start with its code (`ERR `, ...).
 pub fn error(ctx: *mut raw::RedisModuleCtx, msg: &str) {
-    super::stats::bump(&super::stats::COUNTERS.errors);
+    super::info_counters::bump(&super::info_counters::COUNTERS.errors);
     // Interior NULs cannot occur in our messages except via echoed user
     // bytes; replace them so the reply is never cut short.
     let mut bytes: Vec<u8> = msg
@@ -49,7 +49,7 @@ pub fn integer(ctx: *mut raw::RedisModuleCtx, v: i64) {
 }
 
 /// The five integers of RL.HIT / RL.TEST.
-pub fn hit(ctx: *mut raw::RedisModuleCtx, r: Reply) {
+pub fn hit(ctx: *mut raw::RedisModuleCtx, r: Verdict) {
     unsafe { raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5) };
     for v in r.to_array() {
         int(ctx, v);
