@@ -22,6 +22,4 @@ pub mod strategy;
 mod module;
 
 #[cfg(test)]
-mod clock_tests;
-#[cfg(test)]
-mod model_tests;
+mod tests;
