@@ -257,7 +257,7 @@ def test_one_set_of_headers_for_the_most_restrictive_limit(asok_root: Path, conf
 
 
 def test_most_restrictive_order() -> None:
-    from redis_ratelimit._core import RateLimitResult
+    from redis_ratelimit._results import RateLimitResult
 
     def res(allowed: bool, remaining: int, retry: int) -> RateLimitResult:
         return RateLimitResult(allowed, 10, remaining, 1000, retry)

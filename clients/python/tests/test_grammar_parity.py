@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from limits.util import SINGLE_EXPR, parse_many
 
 from conftest import Server
-from redis_ratelimit._core import decode_stats, parse_limits
+from redis_ratelimit._grammar import parse_limits
+from redis_ratelimit._results import decode_stats
 
 MAX_AMOUNT = 4294967295
 DAY_MS = 86_400_000

@@ -191,7 +191,7 @@ def test_dropin_storage_arguments(server: Server) -> None:
 
 
 def test_client_parser_takes_any_number_of_digits() -> None:
-    from redis_ratelimit._core import parse_limits
+    from redis_ratelimit._grammar import parse_limits
 
     assert [(lim.amount, lim.window_ms) for lim in parse_limits("0" * 4400 + "1/second")] == [(1, 1000)]
     with pytest.raises(ValueError):

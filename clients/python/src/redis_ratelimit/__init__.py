@@ -8,14 +8,10 @@
 """
 
 from ._async import AsyncRateLimiter
-from ._core import (
-    Limit,
-    LimitStats,
-    ModuleNotLoadedError,
-    OnError,
-    RateLimitResult,
-    parse_limits,
-)
+from ._config import OnError
+from ._core import ModuleNotLoadedError
+from ._grammar import Limit, parse_limits
+from ._results import LimitStats, RateLimitResult
 from ._sync import RateLimiter
 
 __version__ = "0.1.0"

@@ -108,7 +108,7 @@ def window_stats(item: "RateLimitItem", strategy: str, stats: Any, probe: Any) -
     now = time.time()
     if stats is None:
         return WindowStats(now, 0)
-    from ._core import decode_stats
+    from ._results import decode_stats
 
     remaining = decode_stats(stats)[0].remaining
     return WindowStats(now + core.next_free_in(stats, strategy, item.get_expiry(), probe), remaining)

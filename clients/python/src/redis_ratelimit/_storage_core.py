@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any, List, Optional, Tuple, Union
 
-from ._core import decode_stats
+from ._results import decode_stats
 
 __all__ = [
     "key_limit",

@@ -11,13 +11,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._core import (
     MODULE_MISSING_HINT,
-    LimitStats,
     ModuleNotLoadedError,
-    RateLimitResult,
     _LimiterBase,
+    module_missing,
+)
+from ._results import (
+    LimitStats,
+    RateLimitResult,
     decode_result,
     decode_stats,
-    module_missing,
 )
 
 __all__ = ["RateLimiter"]

@@ -21,7 +21,7 @@ import inspect
 from typing import Any, Awaitable, Callable, Iterable, List, MutableMapping, Optional, Tuple, Union
 
 from .._async import AsyncRateLimiter
-from .._core import RateLimitResult
+from .._results import RateLimitResult
 
 __all__ = ["RateLimitMiddleware", "client_address"]
 

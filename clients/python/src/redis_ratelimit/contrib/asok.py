@@ -49,7 +49,9 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Unio
 
 import redis
 
-from .._core import OnError, RateLimitResult, normalize_strategy, parse_limits
+from .._config import OnError
+from .._grammar import normalize_strategy, parse_limits
+from .._results import RateLimitResult
 from .._sync import RateLimiter
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from .._core import RateLimitResult
+from .._results import RateLimitResult
 from .._sync import RateLimiter
 
 __all__ = ["RateLimitMiddleware", "remote_addr"]
