@@ -50,13 +50,13 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-#[path = "../common/bins.rs"]
-mod bins;
-#[path = "../common/server_kind.rs"]
-mod server_kind;
-pub use bins::module_path;
-use bins::redis_server_bin;
-pub use server_kind::ServerKind;
+// Replies, INFO and the server binaries: the harness of every other test.
+#[path = "../common/mod.rs"]
+mod common;
+use common::redis_server_bin;
+pub use common::{
+    ServerKind, Stat, err_text, module_path, parse_info, stat_from, try_five as five,
+};
 
 fn redis_cli_bin() -> String {
     std::env::var("RL_REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
@@ -116,16 +116,6 @@ fn unique_dir(tag: &str) -> PathBuf {
     ));
     fs::create_dir_all(&d).expect("create temp dir");
     d
-}
-
-pub fn parse_info(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            Some((k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -784,72 +774,6 @@ impl Drop for Standalone {
 }
 
 // ---------------------------------------------------------------------------
-// Replies
-// ---------------------------------------------------------------------------
-
-/// Full text of a server error: "CODE detail".
-pub fn err_text(e: &redis::RedisError) -> String {
-    match (e.code(), e.detail()) {
-        (Some(c), Some(d)) => format!("{c} {d}"),
-        (Some(c), None) => c.to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// One limit's entry of an RL.STATS reply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
-    pub limit: i64,
-    pub window_ms: i64,
-    pub strategy: String,
-    pub remaining: i64,
-    pub reset_after_ms: i64,
-    pub retry_after_ms: i64,
-}
-
-/// Parse one RL.STATS entry (RESP3 map or RESP2 flat array).
-pub fn stat_from(v: &Value) -> Stat {
-    let pairs: Vec<(String, Value)> = match v {
-        Value::Map(m) => m.iter().map(|(k, v)| (text(k), v.clone())).collect(),
-        Value::Array(items) if items.len() % 2 == 0 => items
-            .chunks(2)
-            .map(|c| (text(&c[0]), c[1].clone()))
-            .collect(),
-        other => panic!("RL.STATS entry: expected a map, got {other:?}"),
-    };
-    let get = |n: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == n)
-            .unwrap_or_else(|| panic!("RL.STATS entry without {n}: {v:?}"))
-            .1
-            .clone()
-    };
-    let int = |n: &str| match get(n) {
-        Value::Int(i) => i,
-        other => panic!("RL.STATS {n}: not an integer: {other:?}"),
-    };
-    assert_eq!(pairs.len(), 6, "RL.STATS entry: {v:?}");
-    Stat {
-        limit: int("limit"),
-        window_ms: int("window_ms"),
-        strategy: text(&get("strategy")),
-        remaining: int("remaining"),
-        reset_after_ms: int("reset_after_ms"),
-        retry_after_ms: int("retry_after_ms"),
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::VerbatimString { text, .. } => text.clone(),
-        other => panic!("expected a string, got {other:?}"),
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Slot migration by hand (what `redis-cli --cluster reshard` does), slowly
 // ---------------------------------------------------------------------------
 
@@ -974,23 +898,6 @@ pub struct Hitter {
     records: Arc<Mutex<Vec<Record>>>,
     reconnects: Arc<AtomicUsize>,
     handle: Option<JoinHandle<()>>,
-}
-
-/// The five integers of an RL.HIT / RL.TEST reply.
-pub fn five(v: Value) -> Result<[i64; 5], String> {
-    match v {
-        Value::Array(items) if items.len() == 5 => {
-            let mut out = [0i64; 5];
-            for (i, it) in items.iter().enumerate() {
-                match it {
-                    Value::Int(n) => out[i] = *n,
-                    other => return Err(format!("element {i} not an integer: {other:?}")),
-                }
-            }
-            Ok(out)
-        }
-        other => Err(format!("not an array of 5 integers: {other:?}")),
-    }
 }
 
 impl Hitter {

@@ -436,21 +436,26 @@ pub fn to_string(v: &Value) -> String {
     }
 }
 
-pub fn five(v: Value, what: &str) -> [i64; 5] {
+/// The five integers of an RL.HIT / RL.TEST reply, or what is wrong with it
+/// (for threads that count bad replies instead of panicking).
+pub fn try_five(v: Value) -> Result<[i64; 5], String> {
     match v {
-        Value::Array(items) => {
-            assert_eq!(items.len(), 5, "{what}: expected 5 integers, got {items:?}");
+        Value::Array(items) if items.len() == 5 => {
             let mut out = [0i64; 5];
             for (i, it) in items.iter().enumerate() {
-                out[i] = match it {
-                    Value::Int(n) => *n,
-                    other => panic!("{what}: element {i} is not an integer: {other:?}"),
-                };
+                match it {
+                    Value::Int(n) => out[i] = *n,
+                    other => return Err(format!("element {i} is not an integer: {other:?}")),
+                }
             }
-            out
+            Ok(out)
         }
-        other => panic!("{what}: expected an array of 5 integers, got {other:?}"),
+        other => Err(format!("expected an array of 5 integers, got {other:?}")),
     }
+}
+
+pub fn five(v: Value, what: &str) -> [i64; 5] {
+    try_five(v).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 fn rl_cmd(name: &str, key: &str, limits: &str, opts: &[&str]) -> Vec<String> {
