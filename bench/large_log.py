@@ -48,13 +48,13 @@ def varint(v):
     return bytes(out)
 
 
-BLOCK = 512  # the ring's block slot (src/moving/ring.rs)
+BLOCK = 512  # the ring's block slot (src/strategy/moving/ring.rs)
 BLOCK_HEADER = 16
 
 
 class Ring:
     """Packs entries into a ring body as the module writes it (see
-    src/moving/ring.rs for the layout): blocks of BLOCK bytes, each headed
+    src/strategy/moving/ring.rs for the layout): blocks of BLOCK bytes, each headed
     by the time and cumulative cost before its first entry."""
 
     def __init__(self):

@@ -5,13 +5,13 @@ use crate::args::Request;
 use crate::buf::{Tracked, ValueBuf};
 use crate::codec::Scratch;
 use crate::decision::{LimitEval, Verdict, combine};
-use crate::fixed::Fixed;
-use crate::gcra::Gcra;
 use crate::limit::Limit;
-use crate::moving;
 use crate::record::{self, NotState, Record, Records, State, find, index, record_prefix};
-use crate::sliding::Sliding;
 use crate::strategy::Strategy;
+use crate::strategy::fixed::Fixed;
+use crate::strategy::gcra::Gcra;
+use crate::strategy::moving;
+use crate::strategy::sliding::Sliding;
 
 /// Largest value a hit may grow: beyond half of Redis' 512 MB string limit
 /// a hit is refused instead of risking a failed resize.

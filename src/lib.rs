@@ -10,12 +10,8 @@ pub mod buf;
 pub mod codec;
 pub mod decision;
 pub mod engine;
-pub mod fixed;
-pub mod gcra;
 pub mod limit;
-pub mod moving;
 pub mod record;
-pub mod sliding;
 pub mod strategy;
 
 #[cfg(all(feature = "module", not(test)))]

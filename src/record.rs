@@ -4,12 +4,12 @@
 //! else does not decode and is answered with WRONGTYPE.
 
 use crate::codec::{get_varint, put_varint};
-use crate::fixed::Fixed;
-use crate::gcra::Gcra;
 use crate::limit::MAX_WINDOW_MS;
-use crate::moving::{self, RING_TAG};
-use crate::sliding::Sliding;
 use crate::strategy::Strategy;
+use crate::strategy::fixed::Fixed;
+use crate::strategy::gcra::Gcra;
+use crate::strategy::moving::{self, RING_TAG};
+use crate::strategy::sliding::Sliding;
 
 /// The first byte of a record of each strategy.
 pub fn tag(s: Strategy) -> u8 {

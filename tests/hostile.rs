@@ -400,7 +400,7 @@ fn almost(strategy: &str, v: &[u8]) -> Vec<Vec<u8>> {
             out.push(x);
         }
         "ring" => {
-            // Ring header fields (src/moving/ring.rs), after tag and window:
+            // Ring header fields (src/strategy/moving/ring.rs), after tag and window:
             // cum_end 0, last 8, head_cum 14, head_time 22, head_off 28,
             // tail_fill 30, block 32, slots 34, head 38, count 42.
             let wlen = 1 + v[1..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;

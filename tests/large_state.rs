@@ -172,7 +172,7 @@ fn fixed(v: &mut Vec<u8>, x: u64, width: usize) {
 /// A value whose moving-window log is valid but holds `dead` bytes of
 /// entries that stopped counting (at `long_ago`) before `live` entries of
 /// cost 1 at `recent`, in a window of `window_ms`, laid out flat as earlier
-/// builds wrote large logs (src/moving/flat.rs: tag 0xFA, window varint, a
+/// builds wrote large logs (src/strategy/moving/flat.rs: tag 0xFA, window varint, a
 /// header of used, last, first, head, len, cap, then delta-coded one-byte
 /// entries).
 fn crafted_log(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: usize) -> Vec<u8> {
@@ -193,7 +193,7 @@ fn crafted_log(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: us
 }
 
 /// The same hits laid out as this build keeps a large log: a ring of
-/// 512-byte blocks (src/moving/ring.rs), every slot in use, head at slot 0.
+/// 512-byte blocks (src/strategy/moving/ring.rs), every slot in use, head at slot 0.
 fn crafted_ring(window_ms: u64, long_ago: u64, recent: u64, dead: usize, live: usize) -> Vec<u8> {
     const BLOCK: usize = 512;
     const AREA: usize = BLOCK - 16;

@@ -61,7 +61,7 @@ def moving(w, hits, spare=0):
 
 
 def ring(w, hits, block=40, free=0, rotate=0):
-    """A ring log (tag 0xFD, src/moving/ring.rs) of `hits` [(time, cost)]
+    """A ring log (tag 0xFD, src/strategy/moving/ring.rs) of `hits` [(time, cost)]
     in `block`-byte slots, `free` free slots after them, the whole turned
     by `rotate` slots (head > 0, wrapped when rotate > free)."""
     blocks, cum, fill, last = [], 0, None, None

@@ -1,4 +1,10 @@
-//! The strategy names a client may ask for.
+//! The strategies: their names, and the kinds of stored state behind them
+//! (one file each).
+
+pub mod fixed;
+pub mod gcra;
+pub mod moving;
+pub mod sliding;
 
 /// How a limit counts usage over time; each has its own state record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
