@@ -3,15 +3,11 @@
 
 use crate::args::Request;
 use crate::buf::{Tracked, ValueBuf};
-use crate::codec::Scratch;
 use crate::decision::{LimitEval, Verdict, combine};
 use crate::limit::Limit;
-use crate::record::{self, NotState, Record, Records, State, find, index, record_prefix};
-use crate::strategy::Strategy;
-use crate::strategy::fixed::Fixed;
-use crate::strategy::gcra::Gcra;
-use crate::strategy::moving;
-use crate::strategy::sliding::Sliding;
+use crate::record::{self, NotState, Record, Records, State, find, index};
+use crate::strategy::moving::MAX_ENTRY_LEN;
+use crate::strategy::{self, Compacted, Corrupt, Next, Quota, Strategy};
 
 /// Largest value a hit may grow: beyond half of Redis' 512 MB string limit
 /// a hit is refused instead of risking a failed resize.
@@ -48,15 +44,20 @@ impl From<NotState> for EngineError {
     }
 }
 
-impl From<moving::Corrupt> for EngineError {
-    fn from(_: moving::Corrupt) -> Self {
+impl From<Corrupt> for EngineError {
+    fn from(_: Corrupt) -> Self {
         EngineError::NotState
     }
 }
 
-/// The burst of a limit: the BURST option for GCRA, else the amount.
-fn burst_of(req: &Request, l: &Limit) -> u64 {
-    req.burst.unwrap_or(l.amount)
+/// What limit `l` of `req` asks of its state (the BURST option applies to
+/// GCRA; every other strategy's burst is its amount).
+fn quota(req: &Request, l: &Limit) -> Quota {
+    Quota {
+        amount: l.amount,
+        window_ms: l.window_ms,
+        burst: req.burst.unwrap_or(l.amount),
+    }
 }
 
 /// One limit's verdict on a hit of cost `c`, from the stored state.
@@ -85,63 +86,22 @@ fn limit_state<'a>(
     })
 }
 
-/// The new state of a fixed-size record, to be encoded after a hit.
-#[derive(Clone, Copy, Debug)]
-enum Small {
-    Fixed(Fixed),
-    Sliding(Sliding),
-    Gcra(Gcra),
-}
-
-impl Small {
-    /// When this state stops counting usage, if it counts any at `now`.
-    fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
-        match self {
-            Small::Fixed(s) => Fixed::usage_end(Some(*s), w, now),
-            Small::Sliding(s) => Sliding::usage_end(Some(*s), w, now),
-            Small::Gcra(s) => Gcra::usage_end(Some(*s), now),
-        }
-    }
-
-    fn encode(&self, out: &mut impl crate::codec::Sink) {
-        match self {
-            Small::Fixed(s) => s.encode(out),
-            Small::Sliding(s) => s.encode(out),
-            Small::Gcra(s) => s.encode(out),
-        }
-    }
-}
-
-/// One limit's verdict on a hit of cost `c` given its stored state, and for
-/// the fixed-size strategies the state to store if it is admitted with a
-/// cost (moving-window logs are charged in place by `moving::charge`).
+/// One limit's verdict on a hit of `cost` given its stored state, and what
+/// to write if it is admitted with a cost.
 fn judge(
     req: &Request,
     state: Option<State>,
     l: &Limit,
-    c: u64,
+    cost: u64,
     now: u64,
-) -> Result<(LimitEval, Option<Small>), EngineError> {
-    let (a, w) = (l.amount, l.window_ms);
-    Ok(match req.strategy {
-        Strategy::FixedWindow => {
-            let (e, n) = Fixed::evaluate(state.and_then(State::fixed), a, w, c, now);
-            (e, n.map(Small::Fixed))
-        }
-        Strategy::SlidingWindowCounter => {
-            let (e, n) = Sliding::evaluate(state.and_then(State::sliding), a, w, c, now);
-            (e, n.map(Small::Sliding))
-        }
-        Strategy::Gcra => {
-            let b = burst_of(req, l);
-            let (e, n) = Gcra::evaluate(state.and_then(State::gcra), a, w, b, c, now);
-            (e, n.map(Small::Gcra))
-        }
-        Strategy::MovingWindow => (
-            moving::evaluate(state.and_then(State::moving), a, w, c, now)?,
-            None,
-        ),
-    })
+) -> Result<(LimitEval, Option<Next>), EngineError> {
+    Ok(strategy::judge(
+        req.strategy,
+        state,
+        quota(req, l),
+        cost,
+        now,
+    )?)
 }
 
 /// What RL.HIT would answer at `now` (RL.TEST answers exactly this).
@@ -156,7 +116,7 @@ pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Verdict, 
 #[derive(Clone, Debug)]
 pub struct Plan {
     records: Records,
-    next: Option<Small>,
+    next: Option<Next>,
 }
 
 impl Plan {
@@ -291,9 +251,6 @@ pub fn commit<B: ValueBuf>(
     commit_guarded(t, req, now, MAX_VALUE_LEN)
 }
 
-/// Bytes one log entry can take at most (two 10-byte varints).
-const MAX_ENTRY_LEN: usize = 20;
-
 /// As [`commit`], refusing (before changing anything) a hit that would grow
 /// a moving-window log past `max_log_bytes` of live entries.
 pub fn commit_guarded<B: ValueBuf>(
@@ -327,12 +284,10 @@ fn value_guard(
     }
     let mut kept = value.len();
     for r in records {
-        if let State::Moving(v) = r.state(value)? {
-            kept -= match v.reclaimable(r.window_ms, now)? {
-                Some(free) => free,
-                None => r.end() - r.at(),
-            };
-        }
+        kept -= match r.state(value)?.reclaimable(r.window_ms, now)? {
+            Some(free) => free,
+            None => r.end() - r.at(),
+        };
     }
     if kept + MAX_ENTRY_LEN * req.limits.len() > guard {
         return Err(EngineError::TooLarge);
@@ -340,22 +295,22 @@ fn value_guard(
     Ok(true)
 }
 
-/// Rewrites every moving-window log of `t` with only the entries that
-/// count at `now` and no spare room, and drops logs with nothing left.
+/// Rewrites every record of `t` that grows with use (moving-window logs)
+/// with only what counts at `now` and no spare room, and drops those with
+/// nothing left.
 fn compact_logs<B: ValueBuf>(t: &mut Tracked<B>, now: u64) -> Result<(), EngineError> {
     let records = index(t.bytes())?;
     // Every new body first, so that a log that does not decode changes
     // nothing.
     let mut bodies = Vec::new();
     for r in records.as_slice() {
-        if let State::Moving(v) = r.state(t.bytes())? {
-            bodies.push((*r, v.compacted(r.window_ms, now)?));
-        }
+        bodies.push((*r, r.state(t.bytes())?.compacted(r.window_ms, now)?));
     }
     for (r, body) in bodies.into_iter().rev() {
         match body {
-            None => t.splice(r.at()..r.end(), &[]),
-            Some(body) => t.splice(r.body()..r.end(), &body),
+            Compacted::Keep => {}
+            Compacted::Drop => t.splice(r.at()..r.end(), &[]),
+            Compacted::Body(body) => t.splice(r.body()..r.end(), &body),
         }
     }
     Ok(())
@@ -374,17 +329,13 @@ fn write_guard(
 ) -> Result<bool, EngineError> {
     check_clock(now)?;
     let compact = value_guard(value, records, req, now, bounds.value)?;
-    let max_log_bytes = bounds.log;
-    if req.strategy == Strategy::MovingWindow {
+    if strategy::grows(req.strategy) {
         for l in req.limits.iter() {
             let Some(r) = find(records, req.strategy, l.window_ms) else {
                 continue;
             };
-            if let State::Moving(v) = r.state(value)?
-                && v.live_bytes_bound() + MAX_ENTRY_LEN > max_log_bytes
-                && v.live_bytes(l.window_ms, now)? + MAX_ENTRY_LEN > max_log_bytes
-            {
-                return Err(EngineError::LogFull(max_log_bytes));
+            if r.state(value)?.would_pass(l.window_ms, now, bounds.log)? {
+                return Err(EngineError::LogFull(bounds.log));
             }
         }
     }
@@ -466,79 +417,64 @@ pub fn commit_bounded<B: ValueBuf>(
         compact_logs(t, now)?;
         records = reindex(t.bytes())?;
     }
-    let c = req.cost;
+    let all_named = drop_idle_records(t, &mut records, req, now)?;
+    // When every record is one of these limits', each is rewritten below
+    // and, when each write knows its record's new usage end (fixed-size
+    // states), the key's expiry is the latest of them: nothing is decoded
+    // again.
+    let mut ends = all_named.then_some(None);
+    let n = req.limits.len();
+    for (i, l) in req.limits.iter().enumerate() {
+        let len = t.bytes().len();
+        let rec = find(&records, req.strategy, l.window_ms);
+        let next = match next.take() {
+            Some(judged) if n == 1 => judged,
+            _ => {
+                let state = match rec {
+                    Some(r) => Some(r.state(t.bytes())?),
+                    None => None,
+                };
+                judge(req, state, l, req.cost, now)?
+                    .1
+                    .ok_or(EngineError::NotState)?
+            }
+        };
+        let end = strategy::write(t, &records, rec, next, quota(req, l), req.cost, now)?;
+        ends = match (ends, end) {
+            (Some(latest), Some(end)) => Some(latest.max(Some(end))),
+            _ => None,
+        };
+        let last = i + 1 == n;
+        if (t.bytes().len() != len || rec.is_none()) && !(last && ends.is_some()) {
+            records = reindex(t.bytes())?;
+        }
+    }
+    match ends {
+        Some(latest) => latest.ok_or(EngineError::NotState),
+        None => latest_end(&records, t.bytes(), now)?.ok_or(EngineError::NotState),
+    }
+}
+
+/// Drops the records of other limits that hold no usage any more (the
+/// index follows); returns whether every record left is one of `req`'s.
+fn drop_idle_records<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    records: &mut Records,
+    req: &Request,
+    now: u64,
+) -> Result<bool, EngineError> {
     let named = |r: &Record| {
         r.strategy == req.strategy && req.limits.iter().any(|l| l.window_ms == r.window_ms)
     };
-    // When every record is one of these limits', each is rewritten below
-    // and the key's expiry is the latest end among the new fixed-size
-    // states: no record needs decoding again.
-    let all_named = records.iter().all(named);
-    if !all_named {
-        let len = t.bytes().len();
-        prune(t, now, named)?;
-        if t.bytes().len() != len {
-            records = reindex(t.bytes())?;
-        }
+    if records.iter().all(named) {
+        return Ok(true);
     }
-    let ends_known = all_named && req.strategy != Strategy::MovingWindow;
-    let mut end = None;
-    let mut fresh = Scratch::new();
-    let n = req.limits.len();
-    for (i, l) in req.limits.iter().enumerate() {
-        let w = l.window_ms;
-        fresh.clear();
-        let len = t.bytes().len();
-        let rec = find(&records, req.strategy, w);
-        record_prefix(&mut fresh, req.strategy, w);
-        match (req.strategy, rec) {
-            (Strategy::MovingWindow, Some(r)) => {
-                moving::charge(t, r.at(), r.body(), w, c, now)?;
-            }
-            (Strategy::MovingWindow, None) => {
-                moving::put_new_body(&mut fresh, now, c);
-                // Logs go before the small records so that resizing those
-                // never moves a log.
-                let at = records
-                    .iter()
-                    .find(|r| r.strategy != Strategy::MovingWindow)
-                    .map_or(t.bytes().len(), |r| r.at());
-                t.splice(at..at, fresh.as_slice());
-            }
-            _ => {
-                let next = match next.take() {
-                    Some(s) if n == 1 => s,
-                    _ => {
-                        let state = match rec {
-                            Some(r) => Some(r.state(t.bytes())?),
-                            None => None,
-                        };
-                        judge(req, state, l, c, now)?
-                            .1
-                            .ok_or(EngineError::NotState)?
-                    }
-                };
-                end = end.max(next.usage_end(w, now));
-                next.encode(&mut fresh);
-                match rec {
-                    Some(r) if t.bytes()[r.at()..r.end()] == *fresh.as_slice() => {}
-                    Some(r) => t.splice(r.at()..r.end(), fresh.as_slice()),
-                    None => {
-                        let end = t.bytes().len();
-                        t.splice(end..end, fresh.as_slice());
-                    }
-                }
-            }
-        }
-        let last = i + 1 == n;
-        if (t.bytes().len() != len || rec.is_none()) && !(last && ends_known) {
-            records = reindex(t.bytes())?;
-        }
+    let len = t.bytes().len();
+    prune(t, now, named)?;
+    if t.bytes().len() != len {
+        *records = reindex(t.bytes())?;
     }
-    if ends_known {
-        return end.ok_or(EngineError::NotState);
-    }
-    latest_end(&records, t.bytes(), now)?.ok_or(EngineError::NotState)
+    Ok(false)
 }
 
 /// The index of a value the engine just wrote; an empty one has no records.

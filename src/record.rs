@@ -5,28 +5,9 @@
 
 use crate::codec::{get_varint, put_varint};
 use crate::limit::MAX_WINDOW_MS;
-use crate::strategy::Strategy;
-use crate::strategy::fixed::Fixed;
-use crate::strategy::gcra::Gcra;
-use crate::strategy::moving::{self, RING_TAG};
-use crate::strategy::sliding::Sliding;
+use crate::strategy::{self, Corrupt, Strategy};
 
-/// The first byte of a record of each strategy.
-pub fn tag(s: Strategy) -> u8 {
-    match s {
-        Strategy::FixedWindow => 0xF9,
-        Strategy::MovingWindow => moving::FLAT_TAG,
-        Strategy::SlidingWindowCounter => 0xFB,
-        Strategy::Gcra => 0xFC,
-    }
-}
-
-fn strategy_of(tag: u8) -> Option<Strategy> {
-    if tag == RING_TAG {
-        return Some(Strategy::MovingWindow);
-    }
-    Strategy::ALL.into_iter().find(|&s| self::tag(s) == tag)
-}
+pub use crate::strategy::{State, tag};
 
 /// Where one record sits in the value. Offsets are kept in 32 bits (a Redis
 /// string is at most 512 MB) so that an index is small to copy.
@@ -39,56 +20,12 @@ pub struct Record {
     end: u32,
 }
 
-/// The decoded state of one record.
-#[derive(Clone, Copy, Debug)]
-pub enum State<'a> {
-    Fixed(Fixed),
-    Sliding(Sliding),
-    Gcra(Gcra),
-    Moving(moving::View<'a>),
-}
-
-impl<'a> State<'a> {
-    /// The fixed-window state, if this is one.
-    pub fn fixed(self) -> Option<Fixed> {
-        if let State::Fixed(s) = self {
-            Some(s)
-        } else {
-            None
-        }
-    }
-    /// The sliding-window-counter state, if this is one.
-    pub fn sliding(self) -> Option<Sliding> {
-        if let State::Sliding(s) = self {
-            Some(s)
-        } else {
-            None
-        }
-    }
-    /// The GCRA state, if this is one.
-    pub fn gcra(self) -> Option<Gcra> {
-        if let State::Gcra(s) = self {
-            Some(s)
-        } else {
-            None
-        }
-    }
-    /// The moving-window log, if this is one.
-    pub fn moving(self) -> Option<moving::View<'a>> {
-        if let State::Moving(v) = self {
-            Some(v)
-        } else {
-            None
-        }
-    }
-}
-
 /// A value that is not rate-limit state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotState;
 
-impl From<moving::Corrupt> for NotState {
-    fn from(_: moving::Corrupt) -> Self {
+impl From<Corrupt> for NotState {
+    fn from(_: Corrupt) -> Self {
         NotState
     }
 }
@@ -112,26 +49,12 @@ impl Record {
     /// Decodes this record's state out of the whole value.
     pub fn state<'a>(&self, value: &'a [u8]) -> Result<State<'a>, NotState> {
         let body = &value[self.body()..self.end()];
-        let mut pos = 0;
-        let state = match self.strategy {
-            Strategy::FixedWindow => Fixed::decode(body, &mut pos).map(State::Fixed),
-            Strategy::SlidingWindowCounter => Sliding::decode(body, &mut pos).map(State::Sliding),
-            Strategy::Gcra => Gcra::decode(body, &mut pos).map(State::Gcra),
-            Strategy::MovingWindow => moving::View::decode(value[self.at()] == RING_TAG, body)
-                .map(|(v, _)| State::Moving(v)),
-        };
-        state.ok_or(NotState)
+        strategy::decode_whole(self.strategy, value[self.at()], body).ok_or(NotState)
     }
 
     /// When this record's usage stops counting, if any is counted at `now`.
     pub fn usage_end(&self, value: &[u8], now: u64) -> Result<Option<u64>, NotState> {
-        let w = self.window_ms;
-        Ok(match self.state(value)? {
-            State::Fixed(s) => Fixed::usage_end(Some(s), w, now),
-            State::Sliding(s) => Sliding::usage_end(Some(s), w, now),
-            State::Gcra(s) => Gcra::usage_end(Some(s), now),
-            State::Moving(v) => v.usage_end(w, now),
-        })
+        Ok(self.state(value)?.usage_end(self.window_ms, now))
     }
 }
 
@@ -219,29 +142,13 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
     let mut pos = 0;
     while pos < value.len() {
         let at = pos;
-        let strategy = strategy_of(value[pos]).ok_or(NotState)?;
+        let strategy = strategy::strategy_of(value[pos]).ok_or(NotState)?;
         pos += 1;
         let window_ms = get_varint(value, &mut pos)
             .filter(|w| (1..=MAX_WINDOW_MS).contains(w))
             .ok_or(NotState)?;
         let body = pos;
-        let rest = &value[body..];
-        let mut len = 0;
-        let ok = match strategy {
-            Strategy::FixedWindow => Fixed::decode(rest, &mut len).is_some(),
-            Strategy::SlidingWindowCounter => Sliding::decode(rest, &mut len).is_some(),
-            Strategy::Gcra => Gcra::decode(rest, &mut len).is_some(),
-            Strategy::MovingWindow => match moving::View::decode(value[at] == RING_TAG, rest) {
-                Some((_, n)) => {
-                    len = n;
-                    true
-                }
-                None => false,
-            },
-        };
-        if !ok {
-            return Err(NotState);
-        }
+        let (_, len) = strategy::decode(strategy, value[at], &value[body..]).ok_or(NotState)?;
         pos = body + len;
         if out
             .iter()
@@ -262,12 +169,13 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
 }
 
 /// The common case, read without building the general index: a value
-/// that is exactly one fixed-size record (fixed window, sliding window
-/// counter or GCRA) of strategy `s` and window `window_ms`, with its state.
-/// `None` for any other value, which [`index`] then reads (and rejects if
-/// malformed): for a value this accepts, `index` gives exactly this record.
+/// that is exactly one record of strategy `s` and window `window_ms`, with
+/// its state. `None` for any other value, which [`index`] then reads (and
+/// rejects if malformed): for a value this accepts, `index` gives exactly
+/// this record.
 pub fn single(value: &[u8], s: Strategy, window_ms: u64) -> Option<(Record, State<'_>)> {
-    if value.first() != Some(&tag(s)) {
+    let &first = value.first()?;
+    if !strategy::has_tag(s, first) {
         return None;
     }
     let mut pos = 1;
@@ -275,17 +183,7 @@ pub fn single(value: &[u8], s: Strategy, window_ms: u64) -> Option<(Record, Stat
         return None;
     }
     let body = pos;
-    let rest = &value[body..];
-    let mut len = 0;
-    let state = match s {
-        Strategy::FixedWindow => State::Fixed(Fixed::decode(rest, &mut len)?),
-        Strategy::SlidingWindowCounter => State::Sliding(Sliding::decode(rest, &mut len)?),
-        Strategy::Gcra => State::Gcra(Gcra::decode(rest, &mut len)?),
-        Strategy::MovingWindow => return None,
-    };
-    if len != rest.len() {
-        return None;
-    }
+    let state = strategy::decode_whole(s, first, &value[body..])?;
     let record = Record {
         strategy: s,
         window_ms,
@@ -308,6 +206,7 @@ pub fn find(records: &[Record], s: Strategy, window_ms: u64) -> Option<Record> {
 mod tests {
     use super::*;
     use crate::strategy::Strategy;
+    use crate::strategy::{fixed::Fixed, gcra::Gcra, sliding::Sliding};
     use proptest::prelude::{Just, any, prop_assert, prop_assert_eq, prop_oneof, proptest};
 
     /// A value whose first record is a fixed-size record of `s` (its body

@@ -1,8 +1,12 @@
 //! Fixed window: a window opens at the first admitted hit and counts the
 //! admitted cost until it closes `W` ms later.
 
+use super::Strategy;
+use super::kind::{Corrupt, Kind, Quota, write_small};
+use crate::buf::{Tracked, ValueBuf};
 use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_fixed, put_varint};
 use crate::decision::LimitEval;
+use crate::record::Record;
 
 /// The stored state of one fixed-window limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +17,8 @@ pub struct Fixed {
 
 impl Fixed {
     /// Decodes a record body (after the tag and window).
-    pub fn decode(body: &[u8], pos: &mut usize) -> Option<Fixed> {
+    #[inline(always)]
+    pub fn decode_at(body: &[u8], pos: &mut usize) -> Option<Fixed> {
         let start = get_fixed(body, pos, TIME_WIDTH)?;
         let used = get_varint(body, pos)?;
         (used <= crate::limit::MAX_AMOUNT).then_some(Fixed { start, used })
@@ -80,6 +85,55 @@ impl Fixed {
             };
             (eval, None)
         }
+    }
+}
+
+impl Kind for Fixed {
+    const STRATEGY: Strategy = Strategy::FixedWindow;
+    const TAGS: &'static [u8] = &[0xF9];
+    type State<'a> = Fixed;
+    type Next = Fixed;
+
+    #[inline(always)]
+    fn decode(_tag: u8, body: &[u8]) -> Option<(Fixed, usize)> {
+        let mut pos = 0;
+        Fixed::decode_at(body, &mut pos).map(|s| (s, pos))
+    }
+
+    #[inline(always)]
+    fn judge(
+        state: Option<Fixed>,
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> Result<(LimitEval, Option<Fixed>), Corrupt> {
+        Ok(Fixed::evaluate(
+            state,
+            quota.amount,
+            quota.window_ms,
+            cost,
+            now,
+        ))
+    }
+
+    fn usage_end(state: &Fixed, window_ms: u64, now: u64) -> Option<u64> {
+        Fixed::usage_end(Some(*state), window_ms, now)
+    }
+
+    #[inline(always)]
+    fn write<B: ValueBuf>(
+        t: &mut Tracked<B>,
+        _records: &[Record],
+        rec: Option<Record>,
+        next: Fixed,
+        quota: Quota,
+        _cost: u64,
+        now: u64,
+    ) -> Result<Option<u64>, Corrupt> {
+        write_small(t, rec, Self::STRATEGY, quota.window_ms, |out| {
+            next.encode(out)
+        });
+        Ok(Fixed::usage_end(Some(next), quota.window_ms, now))
     }
 }
 

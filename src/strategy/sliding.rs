@@ -2,9 +2,13 @@
 //! hit; the previous window's count is weighted by how much of it still
 //! overlaps the last `W` ms. All arithmetic is exact integers.
 
+use super::Strategy;
+use super::kind::{Corrupt, Kind, Quota, write_small};
+use crate::buf::{Tracked, ValueBuf};
 use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_fixed, put_varint};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
+use crate::record::Record;
 
 /// The stored state of one sliding-window-counter limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +23,8 @@ pub struct Sliding {
 
 impl Sliding {
     /// Decodes a record body (after the tag and window).
-    pub fn decode(body: &[u8], pos: &mut usize) -> Option<Sliding> {
+    #[inline(always)]
+    pub fn decode_at(body: &[u8], pos: &mut usize) -> Option<Sliding> {
         let start = get_fixed(body, pos, TIME_WIDTH)?;
         let cur = get_varint(body, pos)?;
         let prev = get_varint(body, pos)?;
@@ -149,6 +154,55 @@ impl Sliding {
             let keep = free / s.cur as u128;
             s.start + w + (ww - keep.min(ww)) as u64
         }
+    }
+}
+
+impl Kind for Sliding {
+    const STRATEGY: Strategy = Strategy::SlidingWindowCounter;
+    const TAGS: &'static [u8] = &[0xFB];
+    type State<'a> = Sliding;
+    type Next = Sliding;
+
+    #[inline(always)]
+    fn decode(_tag: u8, body: &[u8]) -> Option<(Sliding, usize)> {
+        let mut pos = 0;
+        Sliding::decode_at(body, &mut pos).map(|s| (s, pos))
+    }
+
+    #[inline(always)]
+    fn judge(
+        state: Option<Sliding>,
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> Result<(LimitEval, Option<Sliding>), Corrupt> {
+        Ok(Sliding::evaluate(
+            state,
+            quota.amount,
+            quota.window_ms,
+            cost,
+            now,
+        ))
+    }
+
+    fn usage_end(state: &Sliding, window_ms: u64, now: u64) -> Option<u64> {
+        Sliding::usage_end(Some(*state), window_ms, now)
+    }
+
+    #[inline(always)]
+    fn write<B: ValueBuf>(
+        t: &mut Tracked<B>,
+        _records: &[Record],
+        rec: Option<Record>,
+        next: Sliding,
+        quota: Quota,
+        _cost: u64,
+        now: u64,
+    ) -> Result<Option<u64>, Corrupt> {
+        write_small(t, rec, Self::STRATEGY, quota.window_ms, |out| {
+            next.encode(out)
+        });
+        Ok(Sliding::usage_end(Some(next), quota.window_ms, now))
     }
 }
 

@@ -150,9 +150,9 @@ impl Sim {
                 .map(|&(_, w)| {
                     let r = find(&records, self.strategy, w).expect("record of each limit");
                     match r.state(&self.value).expect("record decodes") {
-                        State::Fixed(f) => f.start,
-                        State::Sliding(s) => s.start,
-                        State::Moving(v) => {
+                        State::FixedWindow(f) => f.start,
+                        State::SlidingWindowCounter(s) => s.start,
+                        State::MovingWindow(v) => {
                             // The log stamps each hit at the monotone time.
                             assert_eq!(v.last(), self.m, "moving log time");
                             v.last()

@@ -14,10 +14,13 @@ mod ring;
 #[cfg(test)]
 mod tests;
 
+use super::Strategy;
+use super::kind::{Compacted, Kind, Quota};
 use crate::buf::{Tracked, ValueBuf};
-use crate::codec::{Sink, get_varint, put_varint};
+use crate::codec::{Scratch, Sink, get_varint, put_varint};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
+use crate::record::{Record, record_prefix};
 
 pub use ring::{BLOCK, RING_HEADER};
 
@@ -37,10 +40,10 @@ pub const FLAT_MAX: usize = 448;
 #[cfg(test)]
 pub const FLAT_MAX: usize = 24;
 
-/// A stored log that does not decode (only possible if someone rewrote the
-/// key by hand): the caller answers WRONGTYPE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Corrupt;
+pub use super::kind::Corrupt;
+
+/// Bytes one log entry can take at most (two 10-byte varints).
+pub const MAX_ENTRY_LEN: usize = 20;
 
 /// Appends one log entry: `delta << 1 | (cost != 1)`, then the cost if not 1.
 pub fn put_entry(out: &mut impl Sink, delta: u64, cost: u64) {
@@ -335,5 +338,84 @@ pub fn charge<B: ValueBuf>(
         ring::charge(t, at, body_at, w, c, now)
     } else {
         flat::charge(t, at, body_at, w, c, now)
+    }
+}
+
+/// The moving-window kind: a flat log or a ring, charged in place.
+#[derive(Clone, Copy, Debug)]
+pub struct Moving;
+
+impl Kind for Moving {
+    const STRATEGY: Strategy = Strategy::MovingWindow;
+    const TAGS: &'static [u8] = &[FLAT_TAG, RING_TAG];
+    const GROWS: bool = true;
+    type State<'a> = View<'a>;
+    type Next = ();
+
+    fn decode(tag: u8, body: &[u8]) -> Option<(View<'_>, usize)> {
+        View::decode(tag == RING_TAG, body)
+    }
+
+    fn judge(
+        state: Option<View<'_>>,
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> Result<(LimitEval, Option<()>), Corrupt> {
+        let e = evaluate(state, quota.amount, quota.window_ms, cost, now)?;
+        Ok((e, (e.allowed && cost > 0).then_some(())))
+    }
+
+    fn usage_end(state: &View<'_>, window_ms: u64, now: u64) -> Option<u64> {
+        state.usage_end(window_ms, now)
+    }
+
+    /// A new log goes before the value's fixed-size records, so that
+    /// resizing those never moves a log.
+    fn write<B: ValueBuf>(
+        t: &mut Tracked<B>,
+        records: &[Record],
+        rec: Option<Record>,
+        _next: (),
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> Result<Option<u64>, Corrupt> {
+        match rec {
+            Some(r) => charge(t, r.at(), r.body(), quota.window_ms, cost, now)?,
+            None => {
+                let mut fresh = Scratch::new();
+                record_prefix(&mut fresh, Self::STRATEGY, quota.window_ms);
+                put_new_body(&mut fresh, now, cost);
+                let at = records
+                    .iter()
+                    .find(|r| r.strategy != Self::STRATEGY)
+                    .map_or(t.bytes().len(), |r| r.at());
+                t.splice(at..at, fresh.as_slice());
+            }
+        }
+        Ok(None)
+    }
+
+    fn reclaimable(state: &View<'_>, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {
+        state.reclaimable(window_ms, now)
+    }
+
+    fn compacted(state: &View<'_>, window_ms: u64, now: u64) -> Result<Compacted, Corrupt> {
+        Ok(match state.compacted(window_ms, now)? {
+            None => Compacted::Drop,
+            Some(body) => Compacted::Body(body),
+        })
+    }
+
+    fn would_pass(
+        state: &View<'_>,
+        window_ms: u64,
+        now: u64,
+        max_log_bytes: usize,
+    ) -> Result<bool, Corrupt> {
+        // The whole log's size, from the header, settles most cases.
+        Ok(state.live_bytes_bound() + MAX_ENTRY_LEN > max_log_bytes
+            && state.live_bytes(window_ms, now)? + MAX_ENTRY_LEN > max_log_bytes)
     }
 }

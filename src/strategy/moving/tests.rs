@@ -167,11 +167,11 @@ fn ring_header(value: &[u8]) -> (usize, usize) {
     }
 }
 
-fn gaps() -> impl Strategy<Value = u64> {
+fn gaps() -> impl proptest::strategy::Strategy<Value = u64> {
     prop_oneof![6 => 0u64..4, 2 => 4u64..40, 1 => 40u64..400, 1 => Just(1000u64)]
 }
 
-fn costs() -> impl Strategy<Value = u64> {
+fn costs() -> impl proptest::strategy::Strategy<Value = u64> {
     prop_oneof![8 => Just(1u64), 2 => 2u64..5, 1 => Just(0u64), 1 => 100u64..300]
 }
 
