@@ -104,33 +104,19 @@ fn judge(
     )?)
 }
 
-/// What RL.HIT would answer at `now` (RL.TEST answers exactly this).
-/// `value` is `None` when the key does not exist.
-pub fn decide(value: Option<&[u8]>, req: &Request, now: u64) -> Result<Verdict, EngineError> {
-    decide_indexed(value, req, now).map(|(reply, _)| reply)
-}
-
-/// What [`decide_indexed`] learned about a value, handed to
-/// [`commit_indexed`] so that a hit reads the value once: its record index
-/// and, for a single fixed-size limit, the state the hit stores.
+/// What [`decide`] learned about a value, handed to [`commit`] so that a
+/// hit reads the value once: its record index and, for a single limit, what
+/// judging the hit computed for its write.
 #[derive(Clone, Debug)]
 pub struct Plan {
     records: Records,
     next: Option<Next>,
 }
 
-impl Plan {
-    fn of(records: Records) -> Plan {
-        Plan {
-            records,
-            next: None,
-        }
-    }
-}
-
-/// As [`decide`], also returning the [`Plan`] that [`commit_indexed`]
-/// takes.
-pub fn decide_indexed(
+/// What RL.HIT would answer at `now` (RL.TEST answers exactly this), and
+/// the [`Plan`] that [`commit`] takes if it is admitted. `value` is `None`
+/// when the key does not exist.
+pub fn decide(
     value: Option<&[u8]>,
     req: &Request,
     now: u64,
@@ -164,7 +150,13 @@ pub fn decide_indexed(
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
     }
     let reply = combine(evals.iter().flatten().copied()).expect("at least one limit");
-    Ok((reply, Plan::of(records)))
+    Ok((
+        reply,
+        Plan {
+            records,
+            next: None,
+        },
+    ))
 }
 
 /// One limit's line of RL.STATS.
@@ -238,29 +230,6 @@ fn prune<B: ValueBuf>(
         }
     }
     Ok(())
-}
-
-/// Charges an admitted hit (`decide` said allowed, `req.cost > 0`) to every
-/// limit, in place, and returns the key's new expiry. An empty buffer is a
-/// new key.
-pub fn commit<B: ValueBuf>(
-    t: &mut Tracked<B>,
-    req: &Request,
-    now: u64,
-) -> Result<u64, EngineError> {
-    commit_guarded(t, req, now, MAX_VALUE_LEN)
-}
-
-/// As [`commit`], refusing (before changing anything) a hit that would grow
-/// a moving-window log past `max_log_bytes` of live entries.
-pub fn commit_guarded<B: ValueBuf>(
-    t: &mut Tracked<B>,
-    req: &Request,
-    now: u64,
-    max_log_bytes: usize,
-) -> Result<u64, EngineError> {
-    let records = reindex(t.bytes())?;
-    commit_indexed(t, Plan::of(records), req, now, max_log_bytes)
 }
 
 /// The value size past which a hit may not grow it (half the most a value
@@ -360,6 +329,23 @@ impl Bounds {
     }
 }
 
+/// RL.HIT on a value kept in a `Vec` (empty: no key), as the module runs
+/// it: decide, then commit the plan when admitted with a cost.
+#[cfg(test)]
+pub(crate) fn hit_vec(
+    value: &mut Vec<u8>,
+    req: &Request,
+    now: u64,
+    bounds: Bounds,
+) -> Result<(Verdict, Option<u64>), EngineError> {
+    let (verdict, plan) = decide((!value.is_empty()).then_some(&value[..]), req, now)?;
+    if !(verdict.allowed && req.cost > 0) {
+        return Ok((verdict, None));
+    }
+    let mut t = Tracked::new(value);
+    Ok((verdict, Some(commit(&mut t, plan, req, now, bounds)?)))
+}
+
 /// RL.TEST: what RL.HIT would reply on `value` at `now`, its verdict or
 /// the refusal an admitted hit meets before writing (a full log, say),
 /// judged on one index of the value.
@@ -369,7 +355,7 @@ pub fn test(
     now: u64,
     max_log_bytes: usize,
 ) -> Result<Verdict, EngineError> {
-    let (reply, plan) = decide_indexed(value, req, now)?;
+    let (reply, plan) = decide(value, req, now)?;
     if reply.allowed && req.cost > 0 {
         let bytes = value.unwrap_or_default();
         write_guard(
@@ -383,22 +369,13 @@ pub fn test(
     Ok(reply)
 }
 
-/// As [`commit_guarded`], given the plan `decide_indexed` made for the
-/// same bytes, request and `now`: the value is indexed again only after a
+/// Charges an admitted hit (`decide` said allowed, `req.cost > 0`) to every
+/// limit, in place, within `bounds`, and returns the key's new expiry.
+/// `plan` is what [`decide`] made of the same bytes, request and `now` (an
+/// empty buffer is a new key): the value is indexed again only after a
 /// record changed size (a splice moves the records after it), and a single
-/// fixed-size limit is not judged twice.
-pub fn commit_indexed<B: ValueBuf>(
-    t: &mut Tracked<B>,
-    plan: Plan,
-    req: &Request,
-    now: u64,
-    max_log_bytes: usize,
-) -> Result<u64, EngineError> {
-    commit_bounded(t, plan, req, now, Bounds::with_log(max_log_bytes))
-}
-
-/// As [`commit_indexed`], within explicit size bounds (tests use small ones).
-pub fn commit_bounded<B: ValueBuf>(
+/// limit is not judged twice. A refusal (a size guard) changes nothing.
+pub fn commit<B: ValueBuf>(
     t: &mut Tracked<B>,
     plan: Plan,
     req: &Request,
@@ -536,18 +513,15 @@ mod tests {
         // Grow the hour log past 4096 bytes (entries 1 ms apart: 1 byte each).
         for _ in 0..5000 {
             now += 1;
-            let mut t = Tracked::new(&mut value);
-            commit_guarded(&mut t, &small, now, 8192).unwrap();
+            hit_vec(&mut value, &small, now, Bounds::with_log(8192)).unwrap();
         }
         let before = value.clone();
-        let mut t = Tracked::new(&mut value);
         assert_eq!(
-            commit_guarded(&mut t, &req, now, 4096),
+            hit_vec(&mut value, &req, now, Bounds::with_log(4096)),
             Err(EngineError::LogFull(4096))
         );
         assert_eq!(value, before, "nothing may change");
-        let mut t = Tracked::new(&mut value);
-        assert!(commit_guarded(&mut t, &req, now, 1 << 20).is_ok());
+        assert!(hit_vec(&mut value, &req, now, Bounds::with_log(1 << 20)).is_ok());
     }
 
     /// The stuck key of the red team's report, in simulated time: seven
@@ -571,7 +545,7 @@ mod tests {
         let (mut hits, mut largest, mut over_guard) = (0u64, 0usize, 0u64);
         while now < start + 30 * 60 * 1000 {
             now += 7;
-            let (reply, plan) = decide_indexed(
+            let (reply, plan) = decide(
                 Some(&value).filter(|v| !v.is_empty()).map(|v| v.as_slice()),
                 &req,
                 now,
@@ -581,7 +555,7 @@ mod tests {
             let before = value.len();
             over_guard += u64::from(before > bounds.value);
             let mut t = Tracked::new(&mut value);
-            commit_bounded(&mut t, plan, &req, now, bounds)
+            commit(&mut t, plan, &req, now, bounds)
                 .unwrap_or_else(|e| panic!("hit {hits} at +{} ms refused: {e:?}", now - start));
             largest = largest.max(value.len());
             hits += 1;

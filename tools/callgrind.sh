@@ -56,7 +56,7 @@ trap - EXIT
 echo "$* : $CALLS calls; inclusive instructions per call:"
 callgrind_annotate --inclusive=yes "$DIR/callgrind.out" 2>/dev/null |
   grep -E "^ *[0-9,]+ \(" |
-  grep -E "(Redis|Valkey)ModuleCommandDispatcher|[a-z]+Command \[|[RV]M_Replicate \[|lookupCommandByCString|moduleCreateArgvFromUserFormat|[RV]M_StringTruncate|[RV]M_SetAbsExpire|[RV]M_GetAbsExpire|[RV]M_ReplyWithLongLong|[RV]M_OpenKey|[RV]M_CloseKey|engine::decide \[|engine::commit_guarded \[|commands::parse \[" |
+  grep -E "(Redis|Valkey)ModuleCommandDispatcher|[a-z]+Command \[|[RV]M_Replicate \[|lookupCommandByCString|moduleCreateArgvFromUserFormat|[RV]M_StringTruncate|[RV]M_SetAbsExpire|[RV]M_GetAbsExpire|[RV]M_ReplyWithLongLong|[RV]M_OpenKey|[RV]M_CloseKey|engine::decide \[|engine::commit \[|commands::parse \[" |
   grep -v "processCommand\|lookupCommand \[" |
   grep -v "=>" | sed 's/(.*%)//; s|/work/[^ ]*/src/|src/|' |
   awk -v n="$CALLS" '{gsub(",", "", $1); printf "%10d  %s\n", $1 / n, $2}'

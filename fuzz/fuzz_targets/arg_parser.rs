@@ -18,10 +18,7 @@ use redis_ratelimit::strategy::Strategy;
 
 fn summary(r: &Request) -> (Vec<(u64, u64)>, Strategy, u64, Option<u64>) {
     (
-        r.limits
-            .iter()
-            .map(|l| (l.amount, l.window_ms))
-            .collect(),
+        r.limits.iter().map(|l| (l.amount, l.window_ms)).collect(),
         r.strategy,
         r.cost,
         r.burst,

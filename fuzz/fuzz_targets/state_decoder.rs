@@ -21,9 +21,8 @@
 //! `decide` admits a hit, `commit` succeeds (a failure there would leave a
 //! half-written value on the module's in-place path), leaves a value that
 //! decodes, an expiry after `now` (the one the value implies) and dirty
-//! ranges inside the value, and the module's `decide_indexed` +
-//! `commit_indexed` writes exactly what `commit` writes; with a
-//! small log-size guard (`commit_guarded`) a refusal changes nothing;
+//! ranges inside the value; with a small log-size guard a refusal
+//! changes nothing;
 //! RL.CLEAR with limits leaves a decodable value or none.
 #![no_main]
 
@@ -31,7 +30,7 @@ use libfuzzer_sys::fuzz_target;
 use redis_ratelimit::args::{Command, parse_request};
 use redis_ratelimit::buf::Tracked;
 use redis_ratelimit::codec::MAX_TIME;
-use redis_ratelimit::engine::{self, EngineError};
+use redis_ratelimit::engine::{self, Bounds, EngineError};
 use redis_ratelimit::limit::{MAX_AMOUNT, MAX_WINDOW_MS};
 use redis_ratelimit::record::index;
 use redis_ratelimit::strategy::Strategy;
@@ -108,7 +107,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(l.retry_after >= -1, "{l:?}");
         }
     }
-    let Ok(reply) = decided else {
+    let Ok((reply, plan)) = decided else {
         return; // a log whose entries do not decode: WRONGTYPE
     };
     assert!(reply.remaining <= reply.limit, "{reply:?}");
@@ -154,7 +153,7 @@ fuzz_target!(|data: &[u8]| {
     let max_log = usize::from(data[21] >> 2) * 8;
     let mut guarded = value.to_vec();
     let mut t = Tracked::new(&mut guarded);
-    let refused = engine::commit_guarded(&mut t, &req, now, max_log);
+    let refused = engine::commit(&mut t, plan.clone(), &req, now, Bounds::with_log(max_log));
     let untouched = t.dirty_ranges(0).is_empty();
     match refused {
         Err(EngineError::LogFull(_)) => {
@@ -166,10 +165,17 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("decide admitted but the guarded commit failed: {e:?}"),
         Ok(expire_at) => assert!(expire_at > now),
     }
-    // RL.HIT's write, on a copy.
+    // RL.HIT's write, on a copy: the plan `decide` made, committed within
+    // the module's largest bounds.
     let mut after = value.to_vec();
     let mut t = Tracked::new(&mut after);
-    let committed = engine::commit(&mut t, &req, now);
+    let committed = engine::commit(
+        &mut t,
+        plan,
+        &req,
+        now,
+        Bounds::with_log(engine::MAX_VALUE_LEN),
+    );
     let len = t.bytes().len();
     for (a, b) in t.dirty_ranges(0) {
         assert!(a < b && b <= len);
@@ -181,16 +187,7 @@ fuzz_target!(|data: &[u8]| {
         index(&after).is_ok(),
         "commit left a value that does not decode"
     );
-    // The module's own path: the plan `decide_indexed` made, handed to
-    // `commit_indexed`, writes the same bytes and expiry, and that expiry is
-    // the one the written value implies.
-    let (_, plan) = engine::decide_indexed(Some(value), &req, now)
-        .unwrap_or_else(|e| panic!("decide admitted, decide_indexed failed: {e:?}"));
-    let mut other = value.to_vec();
-    let mut t = Tracked::new(&mut other);
-    let e2 = engine::commit_indexed(&mut t, plan, &req, now, engine::MAX_VALUE_LEN)
-        .unwrap_or_else(|e| panic!("decide admitted but commit_indexed failed: {e:?}"));
-    assert_eq!((&other, e2), (&after, expire_at), "commit_indexed differs");
+    // The expiry commit returns is the one the written value implies.
     assert_eq!(engine::expiry(&after, now), Ok(Some(expire_at)));
     let mut peek = req;
     peek.cost = 0;

@@ -146,7 +146,7 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         Content::Str(v) => Some(v),
         Content::Other => return reply::wrongtype(ctx),
     };
-    let (decision, plan) = match engine::decide_indexed(current, req, now) {
+    let (decision, plan) = match engine::decide(current, req, now) {
         Ok(d) => d,
         Err(e) => return engine_error(ctx, e),
     };

@@ -14,7 +14,7 @@ use super::retained;
 use crate::args::Request;
 use crate::buf::{SMALL_INLINE, SmallBuf, Tracked, ValueBuf};
 use crate::codec::decimal;
-use crate::engine::{self, EngineError, Plan};
+use crate::engine::{self, Bounds, EngineError, Plan};
 
 // The write path by value size, in one place:
 //
@@ -170,7 +170,7 @@ impl Key {
         unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
     }
 
-    /// Writes an admitted hit (the `plan` [`engine::decide_indexed`] made
+    /// Writes an admitted hit (the `plan` [`engine::decide`] made
     /// from this key's value) and replicates it: a small value through a
     /// stack copy written back whole, a large one patched in place.
     pub fn commit_hit(
@@ -187,7 +187,8 @@ impl Key {
         };
         if let Some(mut copy) = copy {
             let mut t = Tracked::new(&mut copy);
-            let expire_at = engine::commit_indexed(&mut t, plan, req, now, max_log_bytes)?;
+            let expire_at =
+                engine::commit(&mut t, plan, req, now, Bounds::with_log(max_log_bytes))?;
             self.write(t.bytes(), expire_at);
             self.replicate_whole(t.bytes(), expire_at);
             return Ok(());
@@ -195,7 +196,7 @@ impl Key {
         self.seen.set(None);
         let mut dma = DmaBuf::new(self.key);
         let mut t = Tracked::new(&mut dma);
-        let committed = engine::commit_indexed(&mut t, plan, req, now, max_log_bytes);
+        let committed = engine::commit(&mut t, plan, req, now, Bounds::with_log(max_log_bytes));
         if t.span().is_some() || t.shrunk() {
             self.modified = true;
         }

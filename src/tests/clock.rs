@@ -34,7 +34,7 @@ use crate::args::{Command, Request, parse_request};
 use crate::buf::Tracked;
 use crate::codec::MAX_TIME;
 use crate::decision::Verdict;
-use crate::engine;
+use crate::engine::{self, Bounds};
 use crate::record::{State, find, index};
 use crate::strategy::Strategy;
 use proptest::prelude::*;
@@ -46,6 +46,12 @@ const YEAR: u64 = 365 * 86_400_000;
 /// The latest `now` the tests use: the engine's last writable instant
 /// (engine::MAX_NOW) less the two days the heal checks step forward.
 const TOP: u64 = engine::MAX_NOW - 2 * 86_400_000;
+
+/// The module's size bounds at their most permissive (the clock is what
+/// these tests vary).
+fn bounds() -> Bounds {
+    Bounds::with_log(engine::MAX_VALUE_LEN)
+}
 
 fn request(strategy: Strategy, limits: &[(u64, u64)], cost: u64, burst: Option<u64>) -> Request {
     let text: Vec<String> = limits.iter().map(|(l, w)| format!("{l}/{w}ms")).collect();
@@ -121,7 +127,7 @@ impl Sim {
     fn hit(&mut self, cost: u64, now: u64) -> Verdict {
         self.max_now = self.max_now.max(now);
         let req = request(self.strategy, &self.limits, cost, self.burst);
-        let reply = engine::decide(self.stored(), &req, now).expect("state decodes");
+        let (reply, plan) = engine::decide(self.stored(), &req, now).expect("state decodes");
         let bound = self.heal_at(self.max_now) - now;
         assert!(
             reply.reset_after <= bound,
@@ -140,7 +146,8 @@ impl Sim {
         }
         if reply.allowed && cost > 0 {
             let mut t = Tracked::new(&mut self.value);
-            let expire_at = engine::commit(&mut t, &req, now).expect("admitted hit commits");
+            let expire_at =
+                engine::commit(&mut t, plan, &req, now, bounds()).expect("admitted hit commits");
             assert!(expire_at > now, "expiry {expire_at} not after {now}");
             self.m = self.m.max(now);
             let records = index(&self.value).expect("committed value decodes");
@@ -419,7 +426,7 @@ fn clock_past_the_storable_range_is_refused_or_correct() {
         for strategy in Strategy::ALL {
             let outcome = std::panic::catch_unwind(|| -> Result<(), String> {
                 let req = request(strategy, &[(10, 1000)], 1, None);
-                let Ok(reply) = engine::decide(None, &req, now) else {
+                let Ok((reply, plan)) = engine::decide(None, &req, now) else {
                     return Ok(()); // refused: fine
                 };
                 if !reply.allowed || reply.remaining != 9 || reply.reset_after == 0 {
@@ -427,12 +434,12 @@ fn clock_past_the_storable_range_is_refused_or_correct() {
                 }
                 let mut value = Vec::new();
                 let mut t = Tracked::new(&mut value);
-                let expire_at = engine::commit(&mut t, &req, now)
+                let expire_at = engine::commit(&mut t, plan, &req, now, bounds())
                     .map_err(|e| format!("admitted, then commit failed: {e:?}"))?;
                 if expire_at <= now {
                     return Err(format!("expiry {expire_at} not after now"));
                 }
-                let again = engine::decide(Some(&value), &req, now)
+                let (again, _) = engine::decide(Some(&value), &req, now)
                     .map_err(|e| format!("stored value unreadable: {e:?}"))?;
                 if again.remaining != 8 {
                     return Err(format!("second hit answered {again:?}"));
