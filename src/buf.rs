@@ -85,9 +85,9 @@ impl ValueBuf for SmallBuf {
     }
 }
 
-/// How many distinct changed ranges are remembered; past that they are
-/// merged into one covering range (correct, just coarser).
-const MAX_RANGES: usize = 8;
+/// How many distinct changed ranges are remembered; past that the two
+/// closest are merged (correct, just coarser where it costs least).
+const MAX_RANGES: usize = 16;
 
 /// A [`ValueBuf`] plus the byte ranges written through it.
 pub struct Tracked<'a, B: ValueBuf> {
@@ -155,9 +155,17 @@ impl<'a, B: ValueBuf> Tracked<'a, B> {
             return;
         }
         if self.n_dirty == MAX_RANGES {
-            let (lo, hi) = self.span().expect("full");
-            self.dirty[0] = (lo, hi);
-            self.n_dirty = 1;
+            // Merge the two ranges with the smallest gap between them, so
+            // that a hit writing to several logs far apart (each its header
+            // and its tail) still replicates about the bytes it changed.
+            let d = &mut self.dirty[..MAX_RANGES];
+            d.sort_unstable();
+            let closest = (0..MAX_RANGES - 1)
+                .min_by_key(|&i| d[i + 1].0.saturating_sub(d[i].1))
+                .expect("MAX_RANGES > 1");
+            d[closest].1 = d[closest].1.max(d[closest + 1].1);
+            d.copy_within(closest + 2.., closest + 1);
+            self.n_dirty -= 1;
         }
         self.dirty[self.n_dirty] = (a, b);
         self.n_dirty += 1;
@@ -212,6 +220,26 @@ mod tests {
         assert!(t.shrunk());
         t.write(1, b"q");
         assert_eq!(t.bytes(), b"Zqef");
+    }
+
+    #[test]
+    fn many_writes_far_apart_keep_their_ranges_small() {
+        let mut v = vec![0u8; 100_000];
+        let mut t = Tracked::new(&mut v);
+        // Two clusters of small writes 90 KB apart, more than MAX_RANGES.
+        for i in 0..20 {
+            t.write(100 + 40 * i, b"ab");
+            t.write(90_000 + 40 * i, b"cd");
+        }
+        let ranges = t.dirty_ranges(0);
+        let covered: usize = ranges.iter().map(|(a, b)| b - a).sum();
+        assert!(covered < 2_000, "{covered} bytes in {ranges:?}");
+        // Every write is inside some range.
+        for i in 0..20 {
+            for at in [100 + 40 * i, 90_000 + 40 * i] {
+                assert!(ranges.iter().any(|&(a, b)| a <= at && at + 2 <= b), "{at}");
+            }
+        }
     }
 
     #[test]

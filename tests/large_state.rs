@@ -355,3 +355,49 @@ fn stuck_case(ring: bool) {
     let r = hit(&mut c, "stuck", "100000000/h", &["STRATEGY", "moving"]);
     assert_eq!(r[..3], [1, 100_000_000, 100_000_000 - live as i64 - 2]);
 }
+
+/// Hits on a key holding two large logs whose tail blocks fill up in step
+/// (every 496 hits both start a block, writing about ten ranges far apart)
+/// replicate about the bytes they change, not the stretch between the logs
+/// (a write that remembered 8 ranges merged them into one SETRANGE of ~1 MB
+/// each time), and the replica without the module stays byte-identical.
+#[test]
+fn two_large_logs_replicate_the_bytes_they_change() {
+    let primary = Server::start();
+    let replica = replica_of(&primary, false);
+    let mut c = primary.conn();
+    let now = server_ms(&mut c);
+    // Two rings with full tail blocks (496 entries of one byte per block).
+    let mut value = crafted_ring(60_000, now - 1_000, now - 1_000, 0, 496 * 4);
+    value.extend(crafted_ring(
+        3_600_000,
+        now - 1_000,
+        now - 1_000,
+        0,
+        496 * 2_000,
+    ));
+    set_px(&mut c, "two", &value, 3_600_000);
+    wait_synced(&primary, &replica);
+    let offset = |c: &mut redis::Connection| -> i64 {
+        info(c, "replication")["master_repl_offset"]
+            .parse()
+            .unwrap()
+    };
+    let before = offset(&mut c);
+    let hits = 5_000;
+    let mut p = redis::pipe();
+    for _ in 0..hits {
+        p.cmd("RL.HIT")
+            .arg("two")
+            .arg("100000000/m;4000000000/h")
+            .arg("STRATEGY")
+            .arg("moving");
+    }
+    let replies: Vec<Vec<i64>> = p.query(&mut c).unwrap();
+    assert!(replies.iter().all(|r| r[0] == 1), "every hit admitted");
+    let per_hit = (offset(&mut c) - before) / hits;
+    assert!(per_hit < 1_000, "{per_hit} replicated bytes per hit");
+    wait_synced(&primary, &replica);
+    let mut rc = replica.conn();
+    assert_eq!(dump(&mut c, "two"), dump(&mut rc, "two"));
+}

@@ -5,7 +5,9 @@
 //! into a ring (logs written by earlier builds may be larger: they are read
 //! as they are and turned into a ring by their next hit).
 
-use super::{Corrupt, Entries, FLAT_MAX, Live, RING_TAG, put_entry, ring, skip_expired};
+use super::{
+    Corrupt, Entries, FLAT_MAX, Live, RING_TAG, may_shrink, put_entry, ring, skip_expired,
+};
 use crate::buf::{Tracked, ValueBuf};
 use crate::codec::{Scratch, Sink, TIME_WIDTH, get_fixed, set_fixed};
 use crate::limit::MAX_AMOUNT;
@@ -265,11 +267,14 @@ pub(super) fn charge<B: ValueBuf>(
         }
     }
     let needed = n.len + entry.len();
-    if needed > n.cap || (is_last && needed < n.cap) {
+    let trim = is_last && needed < n.cap && may_shrink(n.cap - needed, t.bytes().len());
+    if needed > n.cap || trim {
+        // A log followed by other records moves them all when it grows: it
+        // takes room for a whole flat log at once, then doubles.
         let new_cap = if is_last {
             needed
         } else {
-            needed.max(n.cap.saturating_mul(2))
+            needed.max(n.cap.saturating_mul(2)).max(FLAT_MAX)
         };
         if new_cap > n.cap {
             let zeros = vec![0u8; new_cap - n.cap];

@@ -42,6 +42,20 @@ pub const FLAT_MAX: usize = 24;
 
 pub use super::kind::Corrupt;
 
+/// Values up to this size are replicated whole anyway (the module sends a
+/// `SET` for them): a log in one gives back spare room at once.
+const SMALL_VALUE: usize = 512;
+
+/// Whether a log may give back `freed` bytes of a value of `value_len`.
+/// A value that gets shorter is replicated whole (no native command cuts a
+/// string short), so a large one shrinks only when that frees at least half
+/// of it: the copy then costs at most twice the bytes the hits that grew it
+/// wrote, and a log between other records keeps its room for its next burst
+/// instead of paying a copy of the whole value on every turn.
+pub(crate) fn may_shrink(freed: usize, value_len: usize) -> bool {
+    value_len <= SMALL_VALUE || freed * 2 >= value_len
+}
+
 /// Bytes one log entry can take at most (two 10-byte varints).
 pub const MAX_ENTRY_LEN: usize = 20;
 

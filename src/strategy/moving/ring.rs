@@ -23,7 +23,9 @@
 //! next block starts), so that a hit writes two ranges: the header and the
 //! new entry.
 
-use super::{Corrupt, Entries, FLAT_MAX, FLAT_TAG, Live, flat, put_entry, skip_expired};
+use super::{
+    Corrupt, Entries, FLAT_MAX, FLAT_TAG, Live, flat, may_shrink, put_entry, skip_expired,
+};
 use crate::buf::{Tracked, ValueBuf};
 use crate::codec::{Scratch, TIME_WIDTH, get_fixed, set_fixed};
 use crate::limit::MAX_AMOUNT;
@@ -475,11 +477,34 @@ pub(super) fn charge<B: ValueBuf>(
     let mut entry = Scratch::new();
     put_entry(&mut entry, time - h.last, c);
     let entry = entry.as_slice();
+    let base = body_at + RING_HEADER;
+    let bs = h.block;
     if live.used == 0 {
         let mut body = Vec::new();
         flat::put_body(&mut body, now, now, c, &[], 0, c);
-        t.splice(body_at..body_at + body_len, &body);
-        t.write(at, &[FLAT_TAG]);
+        if may_shrink(body_len - body.len(), t.bytes().len()) {
+            t.splice(body_at..body_at + body_len, &body);
+            t.write(at, &[FLAT_TAG]);
+            return Ok(());
+        }
+        // The ring starts again at its head slot and keeps its slots.
+        let mut first = Scratch::new();
+        put_entry(&mut first, 0, c);
+        let first = first.as_slice();
+        let mut blk = [0u8; BLOCK_HEADER];
+        set_fixed(&mut blk, 0, now, TIME_WIDTH);
+        set_fixed(&mut blk, TIME_WIDTH, h.cum_end, 8);
+        let slot_at = base + h.head * bs;
+        t.write(slot_at, &blk);
+        t.write(slot_at + BLOCK_HEADER, first);
+        h.head_off = 0;
+        h.head_time = now;
+        h.head_cum = h.cum_end;
+        h.count = 1;
+        h.tail_fill = first.len();
+        h.cum_end = h.cum_end.wrapping_add(c);
+        h.last = now;
+        t.write(body_at, &h.encode());
         return Ok(());
     }
     // Drop the blocks that stopped counting.
@@ -495,13 +520,13 @@ pub(super) fn charge<B: ValueBuf>(
             let mut body = Vec::new();
             let used = live.used + c;
             flat::put_body(&mut body, time, live.time, used, kept, time - h.last, c);
-            t.splice(body_at..body_at + body_len, &body);
-            t.write(at, &[FLAT_TAG]);
-            return Ok(());
+            if may_shrink(body_len - body.len(), t.bytes().len()) {
+                t.splice(body_at..body_at + body_len, &body);
+                t.write(at, &[FLAT_TAG]);
+                return Ok(());
+            }
         }
     }
-    let base = body_at + RING_HEADER;
-    let bs = h.block;
     let fill = tail.entries.len();
     if fill + entry.len() <= bs - BLOCK_HEADER {
         let tail_at = base + h.slot(h.count - 1) * bs;
@@ -511,10 +536,14 @@ pub(super) fn charge<B: ValueBuf>(
         if h.count == h.slots {
             // Full: insert free slots right after the tail (at the end of
             // an unwrapped ring, else before the head, which moves on).
+            // A log followed by other records moves them all when it
+            // grows: it takes room for at least a quarter of what it moves,
+            // so that moving them costs each new entry a few bytes.
+            let after = t.bytes().len() - (body_at + body_len);
             let g = match (is_last, h.head) {
                 (true, 0) => 1,
                 (true, _) => (h.slots / 4).max(1),
-                (false, _) => h.slots,
+                (false, _) => (h.slots / 4).max(2).max(after.div_ceil(4 * bs)),
             };
             let ins = if h.head == 0 { h.slots } else { h.head };
             t.splice(base + ins * bs..base + ins * bs, &vec![0u8; g * bs]);
@@ -542,10 +571,11 @@ pub(super) fn charge<B: ValueBuf>(
     h.cum_end = h.cum_end.wrapping_add(c);
     h.last = time;
     // Release the free slots at the end of an unwrapped ring once they are
-    // three quarters of it.
+    // three quarters of it (and, see `may_shrink`, half the value).
     if h.head + h.count <= h.slots {
         let free_end = h.slots - h.head - h.count;
-        if free_end > 0 && free_end * 4 >= h.slots * 3 {
+        if free_end > 0 && free_end * 4 >= h.slots * 3 && may_shrink(free_end * bs, t.bytes().len())
+        {
             let keep = h.slots - free_end;
             t.splice(base + keep * bs..base + h.slots * bs, &[]);
             h.slots = keep;
