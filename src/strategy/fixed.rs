@@ -2,11 +2,10 @@
 //! admitted cost until it closes `W` ms later.
 
 use super::Strategy;
-use super::kind::{Corrupt, Kind, Quota, write_small};
-use crate::buf::{Tracked, ValueBuf};
+use super::kind::{FixedSize, Quota};
+use crate::codec::Scratch;
 use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_fixed, put_varint};
 use crate::decision::LimitEval;
-use crate::record::Record;
 
 /// The stored state of one fixed-window limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,52 +87,31 @@ impl Fixed {
     }
 }
 
-impl Kind for Fixed {
+impl FixedSize for Fixed {
     const STRATEGY: Strategy = Strategy::FixedWindow;
-    const TAGS: &'static [u8] = &[0xF9];
-    type State<'a> = Fixed;
-    type Next = Fixed;
+    const TAG: u8 = 0xF9;
 
     #[inline(always)]
-    fn decode(_tag: u8, body: &[u8]) -> Option<(Fixed, usize)> {
-        let mut pos = 0;
-        Fixed::decode_at(body, &mut pos).map(|s| (s, pos))
+    fn decode_at(body: &[u8], pos: &mut usize) -> Option<Fixed> {
+        Fixed::decode_at(body, pos)
+    }
+
+    fn encode(&self, out: &mut Scratch) {
+        Fixed::encode(self, out)
     }
 
     #[inline(always)]
-    fn judge(
+    fn evaluate(
         state: Option<Fixed>,
         quota: Quota,
         cost: u64,
         now: u64,
-    ) -> Result<(LimitEval, Option<Fixed>), Corrupt> {
-        Ok(Fixed::evaluate(
-            state,
-            quota.amount,
-            quota.window_ms,
-            cost,
-            now,
-        ))
+    ) -> (LimitEval, Option<Fixed>) {
+        Fixed::evaluate(state, quota.amount, quota.window_ms, cost, now)
     }
 
-    fn usage_end(state: &Fixed, window_ms: u64, now: u64) -> Option<u64> {
-        Fixed::usage_end(Some(*state), window_ms, now)
-    }
-
-    #[inline(always)]
-    fn write<B: ValueBuf>(
-        t: &mut Tracked<B>,
-        _records: &[Record],
-        rec: Option<Record>,
-        next: Fixed,
-        quota: Quota,
-        _cost: u64,
-        now: u64,
-    ) -> Result<Option<u64>, Corrupt> {
-        write_small(t, rec, Self::STRATEGY, quota.window_ms, |out| {
-            next.encode(out)
-        });
-        Ok(Fixed::usage_end(Some(next), quota.window_ms, now))
+    fn end(state: Fixed, window_ms: u64, now: u64) -> Option<u64> {
+        Fixed::usage_end(Some(state), window_ms, now)
     }
 }
 

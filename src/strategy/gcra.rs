@@ -3,12 +3,11 @@
 //! `T = W/L` is exactly `W`, so no rounding can admit an extra hit.
 
 use super::Strategy;
-use super::kind::{Corrupt, Kind, Quota, write_small};
-use crate::buf::{Tracked, ValueBuf};
+use super::kind::{FixedSize, Quota};
+use crate::codec::Scratch;
 use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_fixed, put_varint};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
-use crate::record::Record;
 
 /// The stored TAT: `ms + num/den` ms, with `den` the amount it was written
 /// under, so the fraction stays exact.
@@ -117,53 +116,31 @@ fn div(a: u128, b: u128, up: bool) -> u128 {
     }
 }
 
-impl Kind for Gcra {
+impl FixedSize for Gcra {
     const STRATEGY: Strategy = Strategy::Gcra;
-    const TAGS: &'static [u8] = &[0xFC];
-    type State<'a> = Gcra;
-    type Next = Gcra;
+    const TAG: u8 = 0xFC;
 
     #[inline(always)]
-    fn decode(_tag: u8, body: &[u8]) -> Option<(Gcra, usize)> {
-        let mut pos = 0;
-        Gcra::decode_at(body, &mut pos).map(|s| (s, pos))
+    fn decode_at(body: &[u8], pos: &mut usize) -> Option<Gcra> {
+        Gcra::decode_at(body, pos)
+    }
+
+    fn encode(&self, out: &mut Scratch) {
+        Gcra::encode(self, out)
     }
 
     #[inline(always)]
-    fn judge(
+    fn evaluate(
         state: Option<Gcra>,
         quota: Quota,
         cost: u64,
         now: u64,
-    ) -> Result<(LimitEval, Option<Gcra>), Corrupt> {
-        Ok(Gcra::evaluate(
-            state,
-            quota.amount,
-            quota.window_ms,
-            quota.burst,
-            cost,
-            now,
-        ))
+    ) -> (LimitEval, Option<Gcra>) {
+        Gcra::evaluate(state, quota.amount, quota.window_ms, quota.burst, cost, now)
     }
 
-    fn usage_end(state: &Gcra, _window_ms: u64, now: u64) -> Option<u64> {
-        Gcra::usage_end(Some(*state), now)
-    }
-
-    #[inline(always)]
-    fn write<B: ValueBuf>(
-        t: &mut Tracked<B>,
-        _records: &[Record],
-        rec: Option<Record>,
-        next: Gcra,
-        quota: Quota,
-        _cost: u64,
-        now: u64,
-    ) -> Result<Option<u64>, Corrupt> {
-        write_small(t, rec, Self::STRATEGY, quota.window_ms, |out| {
-            next.encode(out)
-        });
-        Ok(Gcra::usage_end(Some(next), now))
+    fn end(state: Gcra, _window_ms: u64, now: u64) -> Option<u64> {
+        Gcra::usage_end(Some(state), now)
     }
 }
 

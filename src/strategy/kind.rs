@@ -112,10 +112,74 @@ pub trait Kind {
     }
 }
 
+/// A state of a few fixed fields, rewritten whole by each admitted hit
+/// (fixed window, sliding window counter, GCRA): it implements [`Kind`]
+/// through this, with only its own encoding and arithmetic.
+pub trait FixedSize: Copy + Debug {
+    /// The strategy these records serve.
+    const STRATEGY: Strategy;
+    /// Its record tag.
+    const TAG: u8;
+    /// Decodes the body at `*pos`, advancing it.
+    fn decode_at(body: &[u8], pos: &mut usize) -> Option<Self>;
+    /// Appends the body.
+    fn encode(&self, out: &mut Scratch);
+    /// The verdict on a hit and, when admitted with a cost, the new state.
+    fn evaluate(
+        state: Option<Self>,
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> (LimitEval, Option<Self>);
+    /// When the usage of `state` stops counting, if any counts at `now`.
+    fn end(state: Self, window_ms: u64, now: u64) -> Option<u64>;
+}
+
+impl<T: FixedSize> Kind for T {
+    const STRATEGY: Strategy = T::STRATEGY;
+    const TAGS: &'static [u8] = &[T::TAG];
+    type State<'a> = T;
+    type Next = T;
+
+    #[inline(always)]
+    fn decode(_tag: u8, body: &[u8]) -> Option<(T, usize)> {
+        let mut pos = 0;
+        T::decode_at(body, &mut pos).map(|s| (s, pos))
+    }
+
+    #[inline(always)]
+    fn judge(
+        state: Option<T>,
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> Result<(LimitEval, Option<T>), Corrupt> {
+        Ok(T::evaluate(state, quota, cost, now))
+    }
+
+    fn usage_end(state: &T, window_ms: u64, now: u64) -> Option<u64> {
+        T::end(*state, window_ms, now)
+    }
+
+    #[inline(always)]
+    fn write<B: ValueBuf>(
+        t: &mut Tracked<B>,
+        _records: &[Record],
+        rec: Option<Record>,
+        next: T,
+        quota: Quota,
+        _cost: u64,
+        now: u64,
+    ) -> Result<Option<u64>, Corrupt> {
+        write_small(t, rec, T::STRATEGY, quota.window_ms, |out| next.encode(out));
+        Ok(T::end(next, quota.window_ms, now))
+    }
+}
+
 /// The write of a fixed-size state: the record rewritten whole, or left
 /// alone when the bytes are the same; a new record goes at the end.
 #[inline(always)]
-pub fn write_small<B: ValueBuf>(
+fn write_small<B: ValueBuf>(
     t: &mut Tracked<B>,
     rec: Option<Record>,
     strategy: Strategy,

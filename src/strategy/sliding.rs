@@ -3,12 +3,11 @@
 //! overlaps the last `W` ms. All arithmetic is exact integers.
 
 use super::Strategy;
-use super::kind::{Corrupt, Kind, Quota, write_small};
-use crate::buf::{Tracked, ValueBuf};
+use super::kind::{FixedSize, Quota};
+use crate::codec::Scratch;
 use crate::codec::{TIME_WIDTH, get_fixed, get_varint, put_fixed, put_varint};
 use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
-use crate::record::Record;
 
 /// The stored state of one sliding-window-counter limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,52 +156,31 @@ impl Sliding {
     }
 }
 
-impl Kind for Sliding {
+impl FixedSize for Sliding {
     const STRATEGY: Strategy = Strategy::SlidingWindowCounter;
-    const TAGS: &'static [u8] = &[0xFB];
-    type State<'a> = Sliding;
-    type Next = Sliding;
+    const TAG: u8 = 0xFB;
 
     #[inline(always)]
-    fn decode(_tag: u8, body: &[u8]) -> Option<(Sliding, usize)> {
-        let mut pos = 0;
-        Sliding::decode_at(body, &mut pos).map(|s| (s, pos))
+    fn decode_at(body: &[u8], pos: &mut usize) -> Option<Sliding> {
+        Sliding::decode_at(body, pos)
+    }
+
+    fn encode(&self, out: &mut Scratch) {
+        Sliding::encode(self, out)
     }
 
     #[inline(always)]
-    fn judge(
+    fn evaluate(
         state: Option<Sliding>,
         quota: Quota,
         cost: u64,
         now: u64,
-    ) -> Result<(LimitEval, Option<Sliding>), Corrupt> {
-        Ok(Sliding::evaluate(
-            state,
-            quota.amount,
-            quota.window_ms,
-            cost,
-            now,
-        ))
+    ) -> (LimitEval, Option<Sliding>) {
+        Sliding::evaluate(state, quota.amount, quota.window_ms, cost, now)
     }
 
-    fn usage_end(state: &Sliding, window_ms: u64, now: u64) -> Option<u64> {
-        Sliding::usage_end(Some(*state), window_ms, now)
-    }
-
-    #[inline(always)]
-    fn write<B: ValueBuf>(
-        t: &mut Tracked<B>,
-        _records: &[Record],
-        rec: Option<Record>,
-        next: Sliding,
-        quota: Quota,
-        _cost: u64,
-        now: u64,
-    ) -> Result<Option<u64>, Corrupt> {
-        write_small(t, rec, Self::STRATEGY, quota.window_ms, |out| {
-            next.encode(out)
-        });
-        Ok(Sliding::usage_end(Some(next), quota.window_ms, now))
+    fn end(state: Sliding, window_ms: u64, now: u64) -> Option<u64> {
+        Sliding::usage_end(Some(state), window_ms, now)
     }
 }
 
