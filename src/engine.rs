@@ -52,11 +52,11 @@ impl From<Corrupt> for EngineError {
 
 /// What limit `l` of `req` asks of its state (the BURST option applies to
 /// GCRA; every other strategy's burst is its amount).
-fn quota(req: &Request, l: &Limit) -> Quota {
+fn quota(req: &Request, limit: &Limit) -> Quota {
     Quota {
-        amount: l.amount,
-        window_ms: l.window_ms,
-        burst: req.burst.unwrap_or(l.amount),
+        amount: limit.amount,
+        window_ms: limit.window_ms,
+        burst: req.burst.unwrap_or(limit.amount),
     }
 }
 
@@ -65,11 +65,11 @@ pub fn evaluate_limit(
     value: &[u8],
     records: &[Record],
     req: &Request,
-    l: &Limit,
+    limit: &Limit,
     c: u64,
     now: u64,
 ) -> Result<LimitEval, EngineError> {
-    Ok(judge(req, limit_state(value, records, req, l)?, l, c, now)?.0)
+    Ok(judge(req, limit_state(value, records, req, limit)?, limit, c, now)?.0)
 }
 
 /// The decoded state that `records` (the index of `value`) hold for limit
@@ -78,9 +78,9 @@ fn limit_state<'a>(
     value: &'a [u8],
     records: &[Record],
     req: &Request,
-    l: &Limit,
+    limit: &Limit,
 ) -> Result<Option<State<'a>>, EngineError> {
-    Ok(match find(records, req.strategy, l.window_ms) {
+    Ok(match find(records, req.strategy, limit.window_ms) {
         Some(r) => Some(r.state(value)?),
         None => None,
     })
@@ -91,14 +91,14 @@ fn limit_state<'a>(
 fn judge(
     req: &Request,
     state: Option<State>,
-    l: &Limit,
+    limit: &Limit,
     cost: u64,
     now: u64,
 ) -> Result<(LimitEval, Option<Next>), EngineError> {
     Ok(strategy::judge(
         req.strategy,
         state,
-        quota(req, l),
+        quota(req, limit),
         cost,
         now,
     )?)

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let sel = data[12];
     let raw_now = le(&data[0..8]);
     // Beyond TOP (the year 10879) an admitted hit may end past MAX_TIME,
-    // which cannot be stored: see docs/hardening.md, finding F1.
+    // which cannot be stored: see CHANGELOG.md, "Hardening history", F1.
     const TOP: u64 = MAX_TIME - MAX_WINDOW_MS;
     let now = if sel & 0x80 != 0 {
         TOP - (raw_now & 0xFFFF_FFFF)

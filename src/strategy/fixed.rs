@@ -30,55 +30,56 @@ impl Fixed {
     }
 
     /// The usage still counted at `now` (0 once the window closed).
-    fn used_at(state: Option<Fixed>, w: u64, now: u64) -> Option<Fixed> {
-        state.filter(|s| s.used > 0 && now < s.start.saturating_add(w))
+    fn used_at(state: Option<Fixed>, window_ms: u64, now: u64) -> Option<Fixed> {
+        state.filter(|s| s.used > 0 && now < s.start.saturating_add(window_ms))
     }
 
     /// When the usage stops counting, if any is counted at `now`.
-    pub fn usage_end(state: Option<Fixed>, w: u64, now: u64) -> Option<u64> {
-        Self::used_at(state, w, now).map(|s| s.start + w)
+    pub fn usage_end(state: Option<Fixed>, window_ms: u64, now: u64) -> Option<u64> {
+        Self::used_at(state, window_ms, now).map(|s| s.start + window_ms)
     }
 
-    /// Judges a hit of cost `c`; returns the verdict and, when admitted with
+    /// Judges a hit of `cost`; returns the verdict and, when admitted with
     /// a cost, the state to store.
     pub fn evaluate(
         state: Option<Fixed>,
-        l: u64,
-        w: u64,
-        c: u64,
+        amount: u64,
+        window_ms: u64,
+        cost: u64,
         now: u64,
     ) -> (LimitEval, Option<Fixed>) {
-        let live = Self::used_at(state, w, now);
+        let live = Self::used_at(state, window_ms, now);
         let used = live.map_or(0, |s| s.used);
-        let reset_of = |s: Option<Fixed>| s.map_or(0, |s| s.start + w - now.min(s.start + w));
-        if used + c <= l {
-            let after = if c == 0 {
+        let reset_of =
+            |s: Option<Fixed>| s.map_or(0, |s| s.start + window_ms - now.min(s.start + window_ms));
+        if used + cost <= amount {
+            let after = if cost == 0 {
                 live
             } else {
                 Some(Fixed {
                     start: live.map_or(now, |s| s.start),
-                    used: used + c,
+                    used: used + cost,
                 })
             };
             let eval = LimitEval {
                 allowed: true,
-                limit: l,
-                remaining: l - (used + c),
+                limit: amount,
+                remaining: amount - (used + cost),
                 reset_after: reset_of(after),
                 retry_after: 0,
             };
-            (eval, if c == 0 { None } else { after })
+            (eval, if cost == 0 { None } else { after })
         } else {
-            let retry_after = if c > l {
+            let retry_after = if cost > amount {
                 -1
             } else {
-                // Denied with c <= l means a live window: it frees at its end.
+                // Denied with cost <= amount means a live window: it frees at its end.
                 reset_of(live) as i64
             };
             let eval = LimitEval {
                 allowed: false,
-                limit: l,
-                remaining: l.saturating_sub(used),
+                limit: amount,
+                remaining: amount.saturating_sub(used),
                 reset_after: reset_of(live),
                 retry_after,
             };

@@ -37,20 +37,20 @@ impl Gcra {
 
     /// The TAT in units of 1/l ms, rounded up when the stored fraction has
     /// another denominator (a later TAT only ever denies more).
-    fn tat_units(&self, l: u64) -> u128 {
-        if self.den == l {
-            // Written under this amount (the usual case): already in 1/l ms.
-            return self.ms as u128 * l as u128 + self.num as u128;
+    fn tat_units(&self, amount: u64) -> u128 {
+        if self.den == amount {
+            // Written under this amount (the usual case): already in 1/amount ms.
+            return self.ms as u128 * amount as u128 + self.num as u128;
         }
         let exact = self.ms as u128 * self.den as u128 + self.num as u128;
-        (exact * l as u128).div_ceil(self.den as u128)
+        (exact * amount as u128).div_ceil(self.den as u128)
     }
 
-    fn from_units(units: u128, l: u64) -> Gcra {
+    fn from_units(units: u128, amount: u64) -> Gcra {
         Gcra {
-            ms: (units / l as u128) as u64,
-            num: (units % l as u128) as u64,
-            den: l,
+            ms: (units / amount as u128) as u64,
+            num: (units % amount as u128) as u64,
+            den: amount,
         }
     }
 
@@ -61,42 +61,43 @@ impl Gcra {
         (end > now).then_some(end)
     }
 
-    /// Judges a hit of cost `c` against rate `l` per `w` ms with burst `b`.
+    /// Judges a hit of `cost` against a rate of `amount` per `window_ms`
+    /// with `burst`.
     pub fn evaluate(
         state: Option<Gcra>,
-        l: u64,
-        w: u64,
-        b: u64,
-        c: u64,
+        amount: u64,
+        window_ms: u64,
+        burst: u64,
+        cost: u64,
         now: u64,
     ) -> (LimitEval, Option<Gcra>) {
-        let (lu, wu) = (l as u128, w as u128);
+        let (lu, wu) = (amount as u128, window_ms as u128);
         let now_u = now as u128 * lu;
-        let tat = state.map_or(0, |s| s.tat_units(l));
-        let ahead = tat.saturating_sub(now_u); // TAT - now, in 1/l ms
-        let capacity = b as u128 * wu; // B * T
-        let new_ahead = ahead + c as u128 * wu;
+        let tat = state.map_or(0, |s| s.tat_units(amount));
+        let ahead = tat.saturating_sub(now_u); // TAT - now, in 1/amount ms
+        let capacity = burst as u128 * wu; // B * T
+        let new_ahead = ahead + cost as u128 * wu;
         let remaining = |ahead: u128| div(capacity.saturating_sub(ahead), wu, false) as u64;
         let ms_up = |units: u128| div(units, lu, true) as u64;
         if new_ahead <= capacity {
             let eval = LimitEval {
                 allowed: true,
-                limit: b,
+                limit: burst,
                 remaining: remaining(new_ahead),
                 reset_after: ms_up(new_ahead),
                 retry_after: 0,
             };
-            let store = (c > 0).then(|| Self::from_units(now_u + new_ahead, l));
+            let store = (cost > 0).then(|| Self::from_units(now_u + new_ahead, amount));
             (eval, store)
         } else {
-            let retry_after = if c > b {
+            let retry_after = if cost > burst {
                 -1
             } else {
                 ms_up(new_ahead - capacity) as i64
             };
             let eval = LimitEval {
                 allowed: false,
-                limit: b,
+                limit: burst,
                 remaining: remaining(ahead),
                 reset_after: ms_up(ahead),
                 retry_after,

@@ -39,13 +39,13 @@ impl Sliding {
 
     /// The state as seen at `now`: windows rolled forward; `None` once it
     /// holds no usage.
-    fn at(state: Option<Sliding>, w: u64, now: u64) -> Option<Sliding> {
+    fn at(state: Option<Sliding>, window_ms: u64, now: u64) -> Option<Sliding> {
         let s = state?;
         let elapsed = now.saturating_sub(s.start);
-        let rolled = match elapsed / w {
+        let rolled = match elapsed / window_ms {
             0 => s,
             1 => Sliding {
-                start: s.start + w,
+                start: s.start + window_ms,
                 cur: 0,
                 prev: s.cur,
             },
@@ -55,80 +55,86 @@ impl Sliding {
     }
 
     /// When the usage stops counting, if any is counted at `now`.
-    pub fn usage_end(state: Option<Sliding>, w: u64, now: u64) -> Option<u64> {
-        Self::at(state, w, now).map(|s| Self::reset_at(s, w))
+    pub fn usage_end(state: Option<Sliding>, window_ms: u64, now: u64) -> Option<u64> {
+        Self::at(state, window_ms, now).map(|s| Self::reset_at(s, window_ms))
     }
 
     /// The instant the estimate falls back to zero.
-    fn reset_at(s: Sliding, w: u64) -> u64 {
+    fn reset_at(s: Sliding, window_ms: u64) -> u64 {
         if s.cur > 0 {
-            s.start + 2 * w
+            s.start + 2 * window_ms
         } else {
-            s.start + w
+            s.start + window_ms
         }
     }
 
     /// `L*W - (prev*(W-e) + cur*W)`: the free room scaled by W, may be < 0.
-    fn room_scaled(s: Option<Sliding>, l: u64, w: u64, now: u64) -> i128 {
+    fn room_scaled(s: Option<Sliding>, amount: u64, window_ms: u64, now: u64) -> i128 {
         let (cur, prev, e) = s.map_or((0, 0, 0), |s| (s.cur, s.prev, now.saturating_sub(s.start)));
-        let (l, w, cur, prev, e) = (l as i128, w as i128, cur as i128, prev as i128, e as i128);
-        l * w - prev * (w - e) - cur * w
+        let (amount, window_ms, cur, prev, e) = (
+            amount as i128,
+            window_ms as i128,
+            cur as i128,
+            prev as i128,
+            e as i128,
+        );
+        amount * window_ms - prev * (window_ms - e) - cur * window_ms
     }
 
-    fn remaining(s: Option<Sliding>, l: u64, w: u64, now: u64) -> u64 {
-        let room = Self::room_scaled(s, l, w, now);
+    fn remaining(s: Option<Sliding>, amount: u64, window_ms: u64, now: u64) -> u64 {
+        let room = Self::room_scaled(s, amount, window_ms, now);
         if room <= 0 {
             0
         } else {
-            (room / w as i128) as u64
+            (room / window_ms as i128) as u64
         }
     }
 
-    /// Judges a hit of cost `c`; returns the verdict and, when admitted with
+    /// Judges a hit of `cost`; returns the verdict and, when admitted with
     /// a cost, the state to store.
     pub fn evaluate(
         state: Option<Sliding>,
-        l: u64,
-        w: u64,
-        c: u64,
+        amount: u64,
+        window_ms: u64,
+        cost: u64,
         now: u64,
     ) -> (LimitEval, Option<Sliding>) {
-        let s = Self::at(state, w, now);
+        let s = Self::at(state, window_ms, now);
         let reset_of =
-            |s: Option<Sliding>| s.map_or(0, |s| Self::reset_at(s, w).saturating_sub(now));
-        let fits = Self::room_scaled(s, l, w, now) >= c as i128 * w as i128;
+            |s: Option<Sliding>| s.map_or(0, |s| Self::reset_at(s, window_ms).saturating_sub(now));
+        let fits = Self::room_scaled(s, amount, window_ms, now) >= cost as i128 * window_ms as i128;
         if fits {
-            let after = match (c, s) {
+            let after = match (cost, s) {
                 (0, _) => s,
                 (_, None) => Some(Sliding {
                     start: now,
-                    cur: c,
+                    cur: cost,
                     prev: 0,
                 }),
                 (_, Some(s)) => Some(Sliding {
-                    cur: s.cur + c,
+                    cur: s.cur + cost,
                     ..s
                 }),
             };
             let eval = LimitEval {
                 allowed: true,
-                limit: l,
-                remaining: Self::remaining(after, l, w, now),
+                limit: amount,
+                remaining: Self::remaining(after, amount, window_ms, now),
                 reset_after: reset_of(after),
                 retry_after: 0,
             };
-            (eval, if c == 0 { None } else { after })
+            (eval, if cost == 0 { None } else { after })
         } else {
-            let retry_after = if c > l {
+            let retry_after = if cost > amount {
                 -1
             } else {
-                let s = s.expect("denied with c <= l implies usage");
-                Self::admit_at(s, l, w, c).saturating_sub(now) as i64
+                let s = s.expect("denied with cost <= amount implies usage");
+                Self::admit_at(s, amount, window_ms, cost).saturating_sub(now) as i64
             };
             let eval = LimitEval {
                 allowed: false,
-                limit: l,
-                remaining: Self::remaining(s, l, w, now),
+                limit: amount,
+                remaining: Self::remaining(s, amount, window_ms, now),
                 reset_after: reset_of(s),
                 retry_after,
             };
@@ -137,21 +143,21 @@ impl Sliding {
     }
 
     /// The first instant at which a hit of cost `c <= l` fits.
-    fn admit_at(s: Sliding, l: u64, w: u64, c: u64) -> u64 {
-        let (lw, ww) = (l as u128, w as u128);
-        if s.cur + c <= l {
-            // Within the current window: need prev*(W-e) <= (L-cur-c)*W.
-            let free = (lw - (s.cur + c) as u128) * ww;
+    fn admit_at(s: Sliding, amount: u64, window_ms: u64, cost: u64) -> u64 {
+        let (lw, ww) = (amount as u128, window_ms as u128);
+        if s.cur + cost <= amount {
+            // Within the current window: need prev*(W-e) <= (L-cur-cost)*W.
+            let free = (lw - (s.cur + cost) as u128) * ww;
             let keep = free / s.prev.max(1) as u128; // prev > 0 here, else it fits
             if keep < ww {
                 return s.start + (ww - keep) as u64;
             }
-            s.start + w
+            s.start + window_ms
         } else {
             // In the next window the current count becomes `prev`.
-            let free = (lw - c as u128) * ww;
+            let free = (lw - cost as u128) * ww;
             let keep = free / s.cur as u128;
-            s.start + w + (ww - keep.min(ww)) as u64
+            s.start + window_ms + (ww - keep.min(ww)) as u64
         }
     }
 }

@@ -28,7 +28,7 @@
 //!   past `M + H`. So after a step back of J ms the limiter is normal
 //!   again at most J + H later, without RL.CLEAR; a key written while the
 //!   clock was far ahead stays as strict as it was until the clock catches
-//!   up (see docs/hardening.md).
+//!   up (see CHANGELOG.md, "Hardening history").
 
 use crate::args::{Command, Request, parse_request};
 use crate::buf::Tracked;
@@ -411,7 +411,7 @@ fn epoch_and_far_future_clocks() {
     }
 }
 
-/// Finding F1 (docs/hardening.md, fixed: the engine refuses a `now` past
+/// Finding F1 (CHANGELOG.md, "Hardening history"; fixed: the engine refuses a `now` past
 /// engine::MAX_NOW): a clock past the storable range. Stored
 /// times are 48-bit (codec::MAX_TIME, the year 10889); the engine neither
 /// refuses nor clamps a later `now`, so an admitted hit can be stored

@@ -93,7 +93,7 @@ impl<'a> Flat<'a> {
     }
 
     /// The entries still counted at `now`.
-    pub(super) fn live_at(&self, w: u64, now: u64) -> Result<Live, Corrupt> {
+    pub(super) fn live_at(&self, window_ms: u64, now: u64) -> Result<Live, Corrupt> {
         let h = self.header;
         let live = Live {
             block: 0,
@@ -102,10 +102,10 @@ impl<'a> Flat<'a> {
             cum: 0,
             used: 0,
         };
-        if h.used == 0 || h.head >= h.len || h.last.saturating_add(w) <= now {
+        if h.used == 0 || h.head >= h.len || h.last.saturating_add(window_ms) <= now {
             return Ok(live);
         }
-        match skip_expired(self.log, h.head, h.first, h.last, w, now)? {
+        match skip_expired(self.log, h.head, h.first, h.last, window_ms, now)? {
             (Some((off, time)), passed) => Ok(Live {
                 off,
                 time,
@@ -131,13 +131,13 @@ impl<'a> Flat<'a> {
     }
 
     /// Bytes of the entries still counted at `now`.
-    pub(super) fn live_bytes(&self, w: u64, now: u64) -> Result<usize, Corrupt> {
-        Ok(self.header.len - self.live_at(w, now)?.off.min(self.header.len))
+    pub(super) fn live_bytes(&self, window_ms: u64, now: u64) -> Result<usize, Corrupt> {
+        Ok(self.header.len - self.live_at(window_ms, now)?.off.min(self.header.len))
     }
 
     /// See [`super::View::reclaimable`].
-    pub(super) fn reclaimable(&self, w: u64, now: u64) -> Result<Option<usize>, Corrupt> {
-        let live = self.live_at(w, now)?;
+    pub(super) fn reclaimable(&self, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
         if live.used == 0 {
             return Ok(None);
         }
@@ -145,8 +145,8 @@ impl<'a> Flat<'a> {
     }
 
     /// See [`super::View::compacted`].
-    pub(super) fn compacted(&self, w: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
-        let live = self.live_at(w, now)?;
+    pub(super) fn compacted(&self, window_ms: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
         if live.used == 0 {
             return Ok(None);
         }
@@ -164,8 +164,8 @@ impl<'a> Flat<'a> {
     }
 
     /// A ring body holding the entries counted from `live` on and one new
-    /// entry (`entry`, at `time`, of cost `c`); `None` if they do not decode.
-    fn as_ring(&self, live: Live, entry: &[u8], time: u64, c: u64) -> Option<Vec<u8>> {
+    /// entry (`entry`, at `time`, of `cost`); `None` if they do not decode.
+    fn as_ring(&self, live: Live, entry: &[u8], time: u64, cost: u64) -> Option<Vec<u8>> {
         let mut b = ring::Builder::new(ring::BLOCK);
         let mut start = live.off;
         for e in self.entries(live.off, live.time) {
@@ -173,20 +173,20 @@ impl<'a> Flat<'a> {
             b.push(&self.log[start..next], et, cost);
             start = next;
         }
-        b.push(entry, time, c);
+        b.push(entry, time, cost);
         Some(b.finish(time))
     }
 
     /// When the usage stops counting, if any is counted at `now`.
-    pub(super) fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
+    pub(super) fn usage_end(&self, window_ms: u64, now: u64) -> Option<u64> {
         let h = self.header;
-        let end = h.last.saturating_add(w);
+        let end = h.last.saturating_add(window_ms);
         (h.used > 0 && h.head < h.len && end > now).then_some(end)
     }
 }
 
 /// Appends a flat body: `kept` entries (the first at `first`), then one
-/// new entry `delta, c` unless `c` is 0; `used` covers both, `last` is the
+/// new entry `delta, cost` unless `cost` is 0; `used` covers both, `last` is the
 /// newest entry's time. No spare room.
 pub(super) fn put_body(
     out: &mut impl Sink,
@@ -195,11 +195,11 @@ pub(super) fn put_body(
     used: u64,
     kept: &[u8],
     delta: u64,
-    c: u64,
+    cost: u64,
 ) {
     let mut entry = Scratch::new();
-    if c > 0 {
-        put_entry(&mut entry, delta, c);
+    if cost > 0 {
+        put_entry(&mut entry, delta, cost);
     }
     let len = kept.len() + entry.as_slice().len();
     let header = Header {
@@ -226,28 +226,28 @@ pub(super) fn charge<B: ValueBuf>(
     t: &mut Tracked<B>,
     at: usize,
     body_at: usize,
-    w: u64,
-    c: u64,
+    window_ms: u64,
+    cost: u64,
     now: u64,
 ) -> Result<(), Corrupt> {
     let (view, body_len) = Flat::decode(&t.bytes()[body_at..]).ok_or(Corrupt)?;
     let h = view.header;
     let log_at = body_at + HEADER_LEN;
     let is_last = body_at + body_len == t.bytes().len();
-    let live = view.live_at(w, now)?;
+    let live = view.live_at(window_ms, now)?;
     let time = if live.used == 0 { now } else { h.last.max(now) };
     let mut entry = Scratch::new();
     put_entry(
         &mut entry,
         time - if live.used == 0 { time } else { h.last },
-        c,
+        cost,
     );
     let entry = entry.as_slice();
     if live.used > 0 && h.len - live.off + entry.len() > FLAT_MAX {
         // Entries past the first counted one that do not decode (a value
         // rewritten by hand) keep the log flat: the hit is judged and
         // written as RL.TEST said, without reading them.
-        if let Some(body) = view.as_ring(live, entry, time, c) {
+        if let Some(body) = view.as_ring(live, entry, time, cost) {
             t.splice(body_at..body_at + body_len, &body);
             t.write(at, &[RING_TAG]);
             return Ok(());
@@ -286,7 +286,7 @@ pub(super) fn charge<B: ValueBuf>(
     }
     t.write(log_at + n.len, entry);
     n.len = needed;
-    n.used = live.used + c;
+    n.used = live.used + cost;
     n.first = if live.used == 0 { time } else { live.time };
     n.last = time;
     let mut hdr = [0u8; HEADER_LEN];

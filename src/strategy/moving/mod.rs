@@ -127,7 +127,7 @@ impl Iterator for Entries<'_> {
 }
 
 /// The first entry of `log` from `pos` on (that entry at `time`) still
-/// counted at `now` in a window of `w`: its offset and time and the cost of
+/// counted at `now` in a window of `window_ms`: its offset and time and the cost of
 /// the entries passed before it, or `None` and the cost passed when every
 /// entry stopped counting. The hot loop of every read of a large log, so
 /// one-byte entries (cost 1, delta under 64 ms) take a short path.
@@ -136,7 +136,7 @@ pub(crate) fn skip_expired(
     mut pos: usize,
     mut time: u64,
     last: u64,
-    w: u64,
+    window_ms: u64,
     now: u64,
 ) -> Result<(Option<(usize, u64)>, u64), Corrupt> {
     let mut passed = 0u64;
@@ -163,7 +163,7 @@ pub(crate) fn skip_expired(
         if time > last {
             return Err(Corrupt);
         }
-        if time.saturating_add(w) > now {
+        if time.saturating_add(window_ms) > now {
             return Ok((Some((pos, time)), passed));
         }
         passed = passed.saturating_add(cost);
@@ -216,10 +216,10 @@ impl<'a> View<'a> {
         }
     }
 
-    fn live_at(&self, w: u64, now: u64) -> Result<Live, Corrupt> {
+    fn live_at(&self, window_ms: u64, now: u64) -> Result<Live, Corrupt> {
         match self {
-            View::Flat(f) => f.live_at(w, now),
-            View::Ring(r) => r.live_at(w, now),
+            View::Flat(f) => f.live_at(window_ms, now),
+            View::Ring(r) => r.live_at(window_ms, now),
         }
     }
 
@@ -234,10 +234,10 @@ impl<'a> View<'a> {
 
     /// Bytes of the entries still counted at `now` (what a hit keeps); a
     /// ring counts whole blocks from the first counted entry on.
-    pub fn live_bytes(&self, w: u64, now: u64) -> Result<usize, Corrupt> {
+    pub fn live_bytes(&self, window_ms: u64, now: u64) -> Result<usize, Corrupt> {
         match self {
-            View::Flat(f) => f.live_bytes(w, now),
-            View::Ring(r) => r.live_bytes(w, now),
+            View::Flat(f) => f.live_bytes(window_ms, now),
+            View::Ring(r) => r.live_bytes(window_ms, now),
         }
     }
 
@@ -253,42 +253,42 @@ impl<'a> View<'a> {
     /// Bytes a compaction at `now` would free in this record's body: the
     /// entries that stopped counting and the spare room, or the whole body
     /// (`None`) when nothing counts any more and the record can go.
-    pub fn reclaimable(&self, w: u64, now: u64) -> Result<Option<usize>, Corrupt> {
+    pub fn reclaimable(&self, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {
         match self {
-            View::Flat(f) => f.reclaimable(w, now),
-            View::Ring(r) => r.reclaimable(w, now),
+            View::Flat(f) => f.reclaimable(window_ms, now),
+            View::Ring(r) => r.reclaimable(window_ms, now),
         }
     }
 
     /// The body (same layout) holding only what counts at `now`, with no
     /// spare room; `None` when nothing counts any more. Hits judge the same
     /// on it: the dropped entries no longer count.
-    pub fn compacted(&self, w: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
+    pub fn compacted(&self, window_ms: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
         match self {
-            View::Flat(f) => f.compacted(w, now),
-            View::Ring(r) => r.compacted(w, now),
+            View::Flat(f) => f.compacted(window_ms, now),
+            View::Ring(r) => r.compacted(window_ms, now),
         }
     }
 
     /// When the usage stops counting, if any is counted at `now`.
-    pub fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
+    pub fn usage_end(&self, window_ms: u64, now: u64) -> Option<u64> {
         match self {
-            View::Flat(f) => f.usage_end(w, now),
-            View::Ring(r) => r.usage_end(w, now),
+            View::Flat(f) => f.usage_end(window_ms, now),
+            View::Ring(r) => r.usage_end(window_ms, now),
         }
     }
 }
 
-/// Judges a hit of cost `c`; `view` is `None` when the limit has no state.
+/// Judges a hit of `cost`; `view` is `None` when the limit has no state.
 pub fn evaluate(
     view: Option<View>,
-    l: u64,
-    w: u64,
-    c: u64,
+    amount: u64,
+    window_ms: u64,
+    cost: u64,
     now: u64,
 ) -> Result<LimitEval, Corrupt> {
     let (live, last) = match view {
-        Some(v) => (v.live_at(w, now)?, v.last()),
+        Some(v) => (v.live_at(window_ms, now)?, v.last()),
         None => (
             Live {
                 block: 0,
@@ -300,40 +300,40 @@ pub fn evaluate(
             now,
         ),
     };
-    let until = |t: u64| t.saturating_add(w).saturating_sub(now);
-    if live.used + c <= l {
-        let used_after = live.used + c;
-        let last_after = match (live.used, c) {
+    let until = |t: u64| t.saturating_add(window_ms).saturating_sub(now);
+    if live.used + cost <= amount {
+        let used_after = live.used + cost;
+        let last_after = match (live.used, cost) {
             (0, _) => now,
             (_, 0) => last,
             _ => last.max(now),
         };
         return Ok(LimitEval {
             allowed: true,
-            limit: l,
-            remaining: l - used_after,
+            limit: amount,
+            remaining: amount - used_after,
             reset_after: if used_after > 0 { until(last_after) } else { 0 },
             retry_after: 0,
         });
     }
-    let retry_after = if c > l {
+    let retry_after = if cost > amount {
         -1
     } else {
-        let v = view.expect("denied with c <= l implies usage");
-        until(v.free_time(live, live.used + c - l)?) as i64
+        let v = view.expect("denied with cost <= amount implies usage");
+        until(v.free_time(live, live.used + cost - amount)?) as i64
     };
     Ok(LimitEval {
         allowed: false,
-        limit: l,
-        remaining: l.saturating_sub(live.used),
+        limit: amount,
+        remaining: amount.saturating_sub(live.used),
         reset_after: if live.used > 0 { until(last) } else { 0 },
         retry_after,
     })
 }
 
 /// Appends a new record body (a flat log holding one hit).
-pub fn put_new_body(out: &mut impl Sink, now: u64, c: u64) {
-    flat::put_body(out, now, now, c, &[], 0, c);
+pub fn put_new_body(out: &mut impl Sink, now: u64, cost: u64) {
+    flat::put_body(out, now, now, cost, &[], 0, cost);
 }
 
 /// Charges an admitted hit of cost `c > 0`, in place, to the moving-window
@@ -344,14 +344,14 @@ pub fn charge<B: ValueBuf>(
     t: &mut Tracked<B>,
     at: usize,
     body_at: usize,
-    w: u64,
-    c: u64,
+    window_ms: u64,
+    cost: u64,
     now: u64,
 ) -> Result<(), Corrupt> {
     if t.bytes()[at] == RING_TAG {
-        ring::charge(t, at, body_at, w, c, now)
+        ring::charge(t, at, body_at, window_ms, cost, now)
     } else {
-        flat::charge(t, at, body_at, w, c, now)
+        flat::charge(t, at, body_at, window_ms, cost, now)
     }
 }
 

@@ -255,7 +255,7 @@ impl<'a> Ring<'a> {
     }
 
     /// The entries still counted at `now`.
-    pub(super) fn live_at(&self, w: u64, now: u64) -> Result<Live, Corrupt> {
+    pub(super) fn live_at(&self, window_ms: u64, now: u64) -> Result<Live, Corrupt> {
         let h = self.h;
         let used = h.used();
         let live = |block, off, time, cum: u64| Live {
@@ -265,7 +265,7 @@ impl<'a> Ring<'a> {
             cum,
             used: used - self.rel(cum),
         };
-        if h.last.saturating_add(w) <= now {
+        if h.last.saturating_add(window_ms) <= now {
             return Ok(Live {
                 block: h.count,
                 off: 0,
@@ -274,15 +274,15 @@ impl<'a> Ring<'a> {
                 used: 0,
             });
         }
-        if h.head_time.saturating_add(w) > now {
+        if h.head_time.saturating_add(window_ms) > now {
             return Ok(live(0, h.head_off, h.head_time, h.head_cum));
         }
         // The last block whose first entry stopped counting (block 0's
         // first kept entry did).
-        let lo = self.last_where(0, h.count, |b| b.time.saturating_add(w) <= now)?;
+        let lo = self.last_where(0, h.count, |b| b.time.saturating_add(window_ms) <= now)?;
         let b = self.block(lo)?;
         let (off, time, cum) = self.start(lo, &b);
-        let (found, passed) = skip_expired(b.entries, off, time, h.last, w, now)?;
+        let (found, passed) = skip_expired(b.entries, off, time, h.last, window_ms, now)?;
         let cum = cum.wrapping_add(passed);
         if self.rel(cum) >= used || passed >= used {
             return Err(Corrupt);
@@ -295,7 +295,8 @@ impl<'a> Ring<'a> {
                     return Err(Corrupt);
                 }
                 let next = self.block(lo + 1)?;
-                if next.time.saturating_add(w) <= now || self.rel(next.cum) < self.rel(cum) {
+                if next.time.saturating_add(window_ms) <= now || self.rel(next.cum) < self.rel(cum)
+                {
                     return Err(Corrupt);
                 }
                 live(lo + 1, 0, next.time, next.cum)
@@ -340,8 +341,8 @@ impl<'a> Ring<'a> {
 
     /// Bytes of the blocks from the one holding the first counted entry on,
     /// headers included (the memory the counted entries hold).
-    pub(super) fn live_bytes(&self, w: u64, now: u64) -> Result<usize, Corrupt> {
-        let live = self.live_at(w, now)?;
+    pub(super) fn live_bytes(&self, window_ms: u64, now: u64) -> Result<usize, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
         if live.used == 0 {
             return Ok(0);
         }
@@ -349,8 +350,8 @@ impl<'a> Ring<'a> {
     }
 
     /// See [`super::View::reclaimable`].
-    pub(super) fn reclaimable(&self, w: u64, now: u64) -> Result<Option<usize>, Corrupt> {
-        let live = self.live_at(w, now)?;
+    pub(super) fn reclaimable(&self, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
         if live.used == 0 {
             return Ok(None);
         }
@@ -361,8 +362,8 @@ impl<'a> Ring<'a> {
 
     /// See [`super::View::compacted`]: the counted blocks, in order from
     /// slot 0, no free slot.
-    pub(super) fn compacted(&self, w: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
-        let live = self.live_at(w, now)?;
+    pub(super) fn compacted(&self, window_ms: u64, now: u64) -> Result<Option<Vec<u8>>, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
         if live.used == 0 {
             return Ok(None);
         }
@@ -385,8 +386,8 @@ impl<'a> Ring<'a> {
     }
 
     /// When the usage stops counting, if any is counted at `now`.
-    pub(super) fn usage_end(&self, w: u64, now: u64) -> Option<u64> {
-        let end = self.h.last.saturating_add(w);
+    pub(super) fn usage_end(&self, window_ms: u64, now: u64) -> Option<u64> {
+        let end = self.h.last.saturating_add(window_ms);
         (end > now).then_some(end)
     }
 }
@@ -465,23 +466,23 @@ pub(super) fn charge<B: ValueBuf>(
     t: &mut Tracked<B>,
     at: usize,
     body_at: usize,
-    w: u64,
-    c: u64,
+    window_ms: u64,
+    cost: u64,
     now: u64,
 ) -> Result<(), Corrupt> {
     let (r, body_len) = Ring::decode(&t.bytes()[body_at..]).ok_or(Corrupt)?;
     let is_last = body_at + body_len == t.bytes().len();
-    let live = r.live_at(w, now)?;
+    let live = r.live_at(window_ms, now)?;
     let mut h = r.h;
     let time = h.last.max(now);
     let mut entry = Scratch::new();
-    put_entry(&mut entry, time - h.last, c);
+    put_entry(&mut entry, time - h.last, cost);
     let entry = entry.as_slice();
     let base = body_at + RING_HEADER;
     let bs = h.block;
     if live.used == 0 {
         let mut body = Vec::new();
-        flat::put_body(&mut body, now, now, c, &[], 0, c);
+        flat::put_body(&mut body, now, now, cost, &[], 0, cost);
         if may_shrink(body_len - body.len(), t.bytes().len()) {
             t.splice(body_at..body_at + body_len, &body);
             t.write(at, &[FLAT_TAG]);
@@ -489,7 +490,7 @@ pub(super) fn charge<B: ValueBuf>(
         }
         // The ring starts again at its head slot and keeps its slots.
         let mut first = Scratch::new();
-        put_entry(&mut first, 0, c);
+        put_entry(&mut first, 0, cost);
         let first = first.as_slice();
         let mut blk = [0u8; BLOCK_HEADER];
         set_fixed(&mut blk, 0, now, TIME_WIDTH);
@@ -502,7 +503,7 @@ pub(super) fn charge<B: ValueBuf>(
         h.head_cum = h.cum_end;
         h.count = 1;
         h.tail_fill = first.len();
-        h.cum_end = h.cum_end.wrapping_add(c);
+        h.cum_end = h.cum_end.wrapping_add(cost);
         h.last = now;
         t.write(body_at, &h.encode());
         return Ok(());
@@ -518,8 +519,8 @@ pub(super) fn charge<B: ValueBuf>(
         let kept = &tail.entries[live.off..];
         if kept.len() + entry.len() <= FLAT_MAX / 4 {
             let mut body = Vec::new();
-            let used = live.used + c;
-            flat::put_body(&mut body, time, live.time, used, kept, time - h.last, c);
+            let used = live.used + cost;
+            flat::put_body(&mut body, time, live.time, used, kept, time - h.last, cost);
             if may_shrink(body_len - body.len(), t.bytes().len()) {
                 t.splice(body_at..body_at + body_len, &body);
                 t.write(at, &[FLAT_TAG]);
@@ -557,7 +558,7 @@ pub(super) fn charge<B: ValueBuf>(
         set_fixed(&mut f, 0, fill as u64, 2);
         t.write(base + h.slot(h.count - 1) * bs + TIME_WIDTH + 8, &f);
         let mut first = Scratch::new();
-        put_entry(&mut first, 0, c);
+        put_entry(&mut first, 0, cost);
         let first = first.as_slice();
         let mut blk = [0u8; BLOCK_HEADER];
         set_fixed(&mut blk, 0, time, TIME_WIDTH);
@@ -568,7 +569,7 @@ pub(super) fn charge<B: ValueBuf>(
         h.tail_fill = first.len();
         h.count += 1;
     }
-    h.cum_end = h.cum_end.wrapping_add(c);
+    h.cum_end = h.cum_end.wrapping_add(cost);
     h.last = time;
     // Release the free slots at the end of an unwrapped ring once they are
     // three quarters of it (and, see `may_shrink`, half the value).
