@@ -401,3 +401,44 @@ fn two_large_logs_replicate_the_bytes_they_change() {
     let mut rc = replica.conn();
     assert_eq!(dump(&mut c, "two"), dump(&mut rc, "two"));
 }
+
+/// The same with the most limits a call may name: 16 logs at one key, each
+/// a ring, written by every hit. Before a write kept more than 16 changed
+/// ranges, a hit replicated about a quarter of the value (117 KB and more).
+#[test]
+fn sixteen_logs_replicate_the_bytes_they_change() {
+    let primary = Server::start();
+    let replica = replica_of(&primary, false);
+    let mut c = primary.conn();
+    let limits: Vec<String> = (0..16)
+        .map(|i| format!("4000000000/{}ms", 3_600_000 + i))
+        .collect();
+    let limits = limits.join(";");
+    let offset = |c: &mut redis::Connection| -> i64 {
+        info(c, "replication")["master_repl_offset"]
+            .parse()
+            .unwrap()
+    };
+    let hits = 12_000;
+    let mut before = 0;
+    for round in 0..2 {
+        if round == 1 {
+            before = offset(&mut c);
+        }
+        let mut p = redis::pipe();
+        for _ in 0..hits / 2 {
+            p.cmd("RL.HIT")
+                .arg("many")
+                .arg(&limits)
+                .arg("STRATEGY")
+                .arg("moving");
+        }
+        let _: Vec<redis::Value> = p.query(&mut c).unwrap();
+    }
+    // The second half of the hits, on 16 rings of about 6 KB each.
+    let per_hit = (offset(&mut c) - before) / (hits / 2);
+    assert!(per_hit < 16 * 400, "{per_hit} replicated bytes per hit");
+    wait_synced(&primary, &replica);
+    let mut rc = replica.conn();
+    assert_eq!(dump(&mut c, "many"), dump(&mut rc, "many"));
+}
