@@ -60,8 +60,8 @@ fn quota(req: &Request, limit: &Limit) -> Quota {
     }
 }
 
-/// One limit's verdict on a hit of cost `c`, from the stored state.
-pub fn evaluate_limit(
+/// One limit's verdict on a hit of `cost`, from the stored state.
+fn evaluate_limit(
     value: &[u8],
     records: &[Record],
     req: &Request,

@@ -217,11 +217,12 @@ pub(super) fn put_body(
     out.put(entry.as_slice());
 }
 
-/// Charges an admitted hit of cost `c > 0` to the flat log whose tag is at
-/// `at` and body at `body_at`, in place. Spare room doubles when the record
-/// is followed by others (amortized O(1) appends); the last record in the
-/// value is kept exact, since the string itself grows geometrically. Past
-/// [`FLAT_MAX`] the log becomes a ring.
+/// Charges an admitted hit of `cost > 0` to the flat log whose tag is at
+/// `at` and body at `body_at`, in place. A log followed by others takes room
+/// for a whole flat log at once, then doubles it (amortized O(1) appends);
+/// the last record in the value grows exact, since the string itself grows
+/// geometrically, and gives spare room back when [`may_shrink`] allows.
+/// Past [`FLAT_MAX`] the log becomes a ring.
 pub(super) fn charge<B: ValueBuf>(
     t: &mut Tracked<B>,
     at: usize,

@@ -67,6 +67,21 @@ pub fn put_entry(out: &mut impl Sink, delta: u64, cost: u64) {
     }
 }
 
+/// The entry at `pos`: its delta, its cost and the offset after it; `None`
+/// if it does not decode (a cost of 1 is never written out, nor one past
+/// the largest amount).
+#[inline]
+fn read_entry(log: &[u8], pos: usize) -> Option<(u64, u64, usize)> {
+    let mut p = pos;
+    let tagged = get_varint(log, &mut p)?;
+    let cost = if tagged & 1 == 1 {
+        get_varint(log, &mut p).filter(|&c| c != 1 && c <= MAX_AMOUNT)?
+    } else {
+        1
+    };
+    Some((tagged >> 1, cost, p))
+}
+
 /// Walks entries from `pos`, yielding (time, cost, offset after it). The
 /// first entry's delta is not read: its time is the one given (a log or
 /// block header holds it).
@@ -99,17 +114,7 @@ impl Iterator for Entries<'_> {
         if self.pos >= self.log.len() {
             return None;
         }
-        let mut p = self.pos;
-        let mut step = || -> Option<(u64, u64)> {
-            let tagged = get_varint(self.log, &mut p)?;
-            let cost = if tagged & 1 == 1 {
-                get_varint(self.log, &mut p).filter(|&c| c != 1 && c <= MAX_AMOUNT)?
-            } else {
-                1
-            };
-            Some((tagged >> 1, cost))
-        };
-        let Some((delta, cost)) = step() else {
+        let Some((delta, cost, p)) = read_entry(self.log, self.pos) else {
             self.pos = self.log.len();
             return Some(Err(Corrupt));
         };
@@ -142,19 +147,10 @@ pub(crate) fn skip_expired(
     let mut passed = 0u64;
     let mut first = true;
     while let Some(&b) = log.get(pos) {
-        let (delta, cost, len) = if b & 0x81 == 0 {
-            (u64::from(b >> 1), 1, 1)
+        let (delta, cost, next) = if b & 0x81 == 0 {
+            (u64::from(b >> 1), 1, pos + 1)
         } else {
-            let mut p = pos;
-            let tagged = get_varint(log, &mut p).ok_or(Corrupt)?;
-            let cost = if tagged & 1 == 1 {
-                get_varint(log, &mut p)
-                    .filter(|&c| c != 1 && c <= MAX_AMOUNT)
-                    .ok_or(Corrupt)?
-            } else {
-                1
-            };
-            (tagged >> 1, cost, p - pos)
+            read_entry(log, pos).ok_or(Corrupt)?
         };
         if !first {
             time = time.saturating_add(delta);
@@ -167,7 +163,7 @@ pub(crate) fn skip_expired(
             return Ok((Some((pos, time)), passed));
         }
         passed = passed.saturating_add(cost);
-        pos += len;
+        pos = next;
     }
     Ok((None, passed))
 }
@@ -336,7 +332,7 @@ pub fn put_new_body(out: &mut impl Sink, now: u64, cost: u64) {
     flat::put_body(out, now, now, cost, &[], 0, cost);
 }
 
-/// Charges an admitted hit of cost `c > 0`, in place, to the moving-window
+/// Charges an admitted hit of `cost > 0`, in place, to the moving-window
 /// record whose tag is at `at` and body at `body_at`. The record may change
 /// layout (flat to ring past [`FLAT_MAX`], back when it shrinks, tag
 /// included) and size.

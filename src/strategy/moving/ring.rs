@@ -457,11 +457,33 @@ impl Builder {
     }
 }
 
-/// Charges an admitted hit of cost `c > 0` to the ring whose tag is at `at`
+/// Writes a new block at `slot_at` holding one entry of `cost` at `time`
+/// (`cum` before it); returns its fill. The block's own fill field is left
+/// to the ring header's `tail_fill` while it is the tail.
+fn start_block<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    slot_at: usize,
+    time: u64,
+    cum: u64,
+    cost: u64,
+) -> usize {
+    let mut first = Scratch::new();
+    put_entry(&mut first, 0, cost);
+    let mut blk = [0u8; BLOCK_HEADER];
+    set_fixed(&mut blk, 0, time, TIME_WIDTH);
+    set_fixed(&mut blk, TIME_WIDTH, cum, 8);
+    t.write(slot_at, &blk);
+    t.write(slot_at + BLOCK_HEADER, first.as_slice());
+    first.as_slice().len()
+}
+
+/// Charges an admitted hit of `cost > 0` to the ring whose tag is at `at`
 /// and body at `body_at`, in place: drops the blocks that stopped counting
 /// (by moving the head), appends to the tail block or the next free slot,
 /// growing the ring when every slot holds counted entries. A ring left with
-/// a quarter of [`FLAT_MAX`] of counted entries, or none, turns flat.
+/// a quarter of [`FLAT_MAX`] of counted entries, or none, turns flat when
+/// that may shrink the value ([`may_shrink`]); with none, it otherwise
+/// starts again at its head slot.
 pub(super) fn charge<B: ValueBuf>(
     t: &mut Tracked<B>,
     at: usize,
@@ -489,20 +511,11 @@ pub(super) fn charge<B: ValueBuf>(
             return Ok(());
         }
         // The ring starts again at its head slot and keeps its slots.
-        let mut first = Scratch::new();
-        put_entry(&mut first, 0, cost);
-        let first = first.as_slice();
-        let mut blk = [0u8; BLOCK_HEADER];
-        set_fixed(&mut blk, 0, now, TIME_WIDTH);
-        set_fixed(&mut blk, TIME_WIDTH, h.cum_end, 8);
-        let slot_at = base + h.head * bs;
-        t.write(slot_at, &blk);
-        t.write(slot_at + BLOCK_HEADER, first);
+        h.tail_fill = start_block(t, base + h.head * bs, now, h.cum_end, cost);
         h.head_off = 0;
         h.head_time = now;
         h.head_cum = h.cum_end;
         h.count = 1;
-        h.tail_fill = first.len();
         h.cum_end = h.cum_end.wrapping_add(cost);
         h.last = now;
         t.write(body_at, &h.encode());
@@ -557,16 +570,7 @@ pub(super) fn charge<B: ValueBuf>(
         let mut f = [0u8; 2];
         set_fixed(&mut f, 0, fill as u64, 2);
         t.write(base + h.slot(h.count - 1) * bs + TIME_WIDTH + 8, &f);
-        let mut first = Scratch::new();
-        put_entry(&mut first, 0, cost);
-        let first = first.as_slice();
-        let mut blk = [0u8; BLOCK_HEADER];
-        set_fixed(&mut blk, 0, time, TIME_WIDTH);
-        set_fixed(&mut blk, TIME_WIDTH, h.cum_end, 8);
-        let slot_at = base + h.slot(h.count) * bs;
-        t.write(slot_at, &blk);
-        t.write(slot_at + BLOCK_HEADER, first);
-        h.tail_fill = first.len();
+        h.tail_fill = start_block(t, base + h.slot(h.count) * bs, time, h.cum_end, cost);
         h.count += 1;
     }
     h.cum_end = h.cum_end.wrapping_add(cost);
