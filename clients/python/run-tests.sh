@@ -7,7 +7,7 @@
 #
 # 1. creates clients/python/.venv if missing and installs the package in
 #    editable mode with its test and dev extras (again when pyproject.toml changes);
-# 2. type-checks the package with mypy --strict;
+# 2. type-checks the package (and tools/) with mypy --strict;
 # 3. builds the wheel (python -m build) and checks what it holds;
 # 4. runs pytest (the suite starts its own redis-server and uvicorn, on free
 #    127.0.0.1 ports, and stops them by pid).
@@ -47,8 +47,8 @@ cd "$HERE"
 # RL_SKIP_STATIC=1 (make test-servers): the type check and the wheel do not
 # depend on the server; make test runs them once.
 if [ -z "${RL_SKIP_STATIC:-}" ]; then
-echo "== mypy --strict src"
-"$PY" -m mypy --strict src
+echo "== mypy --strict src tools"
+"$PY" -m mypy --strict src tools
 
 echo "== python -m build --wheel"
 DIST="$(mktemp -d)"

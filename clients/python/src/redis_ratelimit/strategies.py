@@ -19,6 +19,9 @@ and each call is one RL.* command: atomic, on the Redis server's clock.
 Differences: a limits year is 360 days and is sent as such (the window is
 the item's ``get_expiry()`` in seconds); ``hit`` with a cost larger than the
 amount is simply denied.
+
+Generated (with aio/strategies.py) by tools/gen_strategies.py: change the
+script, not this file.
 """
 
 from __future__ import annotations
@@ -112,8 +115,8 @@ class GCRARateLimiter(RateLimiter):
 
 
 STRATEGIES: Dict[str, Type[RateLimiter]] = {
-    "sliding-window-counter": SlidingWindowCounterRateLimiter,
     "fixed-window": FixedWindowRateLimiter,
     "moving-window": MovingWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
     "gcra": GCRARateLimiter,
 }

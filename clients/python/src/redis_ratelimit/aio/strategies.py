@@ -5,6 +5,9 @@
 storage may be a ``redis.asyncio.Redis``, a ``redis://`` or
 ``async+redis://`` URI, or a limits ``RedisStorage(...,
 implementation="redispy")``. See :mod:`redis_ratelimit.strategies`.
+
+Generated (with strategies.py) by tools/gen_strategies.py: change the
+script, not this file.
 """
 
 from __future__ import annotations
@@ -98,8 +101,8 @@ class GCRARateLimiter(RateLimiter):
 
 
 STRATEGIES: Dict[str, Type[RateLimiter]] = {
-    "sliding-window-counter": SlidingWindowCounterRateLimiter,
     "fixed-window": FixedWindowRateLimiter,
     "moving-window": MovingWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
     "gcra": GCRARateLimiter,
 }
