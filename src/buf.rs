@@ -156,16 +156,25 @@ impl<'a, B: ValueBuf> Tracked<'a, B> {
         self.mark(a, end);
     }
 
+    #[inline]
     fn mark(&mut self, a: usize, b: usize) {
         if a >= b {
             return;
         }
+        if self.n_dirty < INLINE_RANGES {
+            self.dirty[self.n_dirty] = (a, b);
+            self.n_dirty += 1;
+            return;
+        }
+        self.mark_spilled(a, b);
+    }
+
+    /// [`Tracked::mark`] past the inline ranges: rare (a hit on many logs
+    /// at one key), so kept out of the common path.
+    #[cold]
+    #[inline(never)]
+    fn mark_spilled(&mut self, a: usize, b: usize) {
         if self.spill.is_empty() {
-            if self.n_dirty < INLINE_RANGES {
-                self.dirty[self.n_dirty] = (a, b);
-                self.n_dirty += 1;
-                return;
-            }
             self.spill.extend_from_slice(&self.dirty);
         }
         if self.spill.len() == MAX_RANGES {

@@ -60,10 +60,15 @@ impl Default for Scratch {
 }
 
 impl Sink for Scratch {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
         if end <= SCRATCH_INLINE {
-            self.inline[self.len..end].copy_from_slice(bytes);
+            // A few bytes at a time (a tag, a varint, a field): a byte loop
+            // is cheaper than a call to memcpy.
+            for (d, s) in self.inline[self.len..end].iter_mut().zip(bytes) {
+                *d = *s;
+            }
         } else {
             if self.len <= SCRATCH_INLINE {
                 self.heap.clear();

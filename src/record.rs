@@ -173,6 +173,7 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
 /// its state. `None` for any other value, which [`index`] then reads (and
 /// rejects if malformed): for a value this accepts, `index` gives exactly
 /// this record.
+#[inline(always)]
 pub fn single(value: &[u8], s: Strategy, window_ms: u64) -> Option<(Record, State<'_>)> {
     let &first = value.first()?;
     if !strategy::has_tag(s, first) {

@@ -173,6 +173,7 @@ impl Key {
     /// Writes an admitted hit (the `plan` [`engine::decide`] made
     /// from this key's value) and replicates it: a small value through a
     /// stack copy written back whole, a large one patched in place.
+    #[inline]
     pub fn commit_hit(
         &mut self,
         plan: Plan,
