@@ -1,8 +1,8 @@
-//! The argument grammar of the four commands, after the key:
-//! `limits [STRATEGY name] [COST n] [BURST n]`. Pure: byte slices in, a
-//! request or the exact error reply out.
+//! The argument grammar of the rate-limit commands, after the key:
+//! `limits [STRATEGY name] [COST n] [BURST n] [PENALTY d]`. Pure: byte
+//! slices in, a request or the exact error reply out.
 
-use crate::limit::{Limits, MAX_AMOUNT, limit_text, parse_limits, quote};
+use crate::limit::{Limits, MAX_AMOUNT, limit_text, parse_duration, parse_limits, quote};
 use crate::strategy::Strategy;
 
 /// Which command is being parsed; they accept different options.
@@ -12,6 +12,7 @@ pub enum Command {
     Test,
     Stats,
     Clear,
+    Refund,
 }
 
 /// A validated request: everything the engine needs besides `now` and state.
@@ -22,6 +23,8 @@ pub struct Request {
     pub cost: u64,
     /// Only set for GCRA; `None` means "the burst is the limit's amount".
     pub burst: Option<u64>,
+    /// `PENALTY d` (RL.HIT, RL.TEST): the lockout a breach starts, in ms.
+    pub penalty: Option<u64>,
 }
 
 /// An error reply, worded as the contract says.
@@ -39,10 +42,10 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// Most option words a valid call can have (three options with a value
+/// Most option words a valid call can have (four options with a value
 /// each); the word after them is always an error, so callers may pass just
 /// the first `MAX_OPTION_WORDS + 1` words.
-pub const MAX_OPTION_WORDS: usize = 6;
+pub const MAX_OPTION_WORDS: usize = 8;
 
 /// Parses `limits` and the option words that follow it, with the
 /// contract's default strategy (`fixed-window`).
@@ -66,6 +69,7 @@ pub fn parse_request_with(
     let mut strategy: Option<Strategy> = None;
     let mut cost: Option<u64> = None;
     let mut burst: Option<u64> = None;
+    let mut penalty: Option<u64> = None;
     let mut i = 0;
     while i < options.len() {
         let word = options[i];
@@ -79,12 +83,30 @@ pub fn parse_request_with(
                         .ok_or_else(|| ArgError(format!("ERR unknown strategy '{}'", quote(v))))?,
                 );
             }
-            _ if is(b"COST") && cost.is_none() && matches!(cmd, Command::Hit | Command::Test) => {
+            _ if is(b"COST")
+                && cost.is_none()
+                && matches!(cmd, Command::Hit | Command::Test | Command::Refund) =>
+            {
                 let v = value.ok_or_else(|| syntax(word))?;
-                cost = Some(parse_u64(v).filter(|&c| c <= MAX_AMOUNT).ok_or_else(|| {
-                    ArgError(format!(
-                        "ERR COST must be an integer from 0 to {MAX_AMOUNT}"
-                    ))
+                // A refund of nothing is a mistake, not a no-op.
+                let least = u64::from(cmd == Command::Refund);
+                cost = Some(
+                    parse_u64(v)
+                        .filter(|&c| (least..=MAX_AMOUNT).contains(&c))
+                        .ok_or_else(|| {
+                            ArgError(format!(
+                                "ERR COST must be an integer from {least} to {MAX_AMOUNT}"
+                            ))
+                        })?,
+                );
+            }
+            _ if is(b"PENALTY")
+                && penalty.is_none()
+                && matches!(cmd, Command::Hit | Command::Test) =>
+            {
+                let v = value.ok_or_else(|| syntax(word))?;
+                penalty = Some(parse_duration(v).map_err(|reason| {
+                    ArgError(format!("ERR invalid PENALTY '{}': {reason}", quote(v)))
                 })?);
             }
             _ if is(b"BURST") && burst.is_none() && cmd != Command::Clear => {
@@ -125,6 +147,7 @@ pub fn parse_request_with(
         strategy,
         cost: cost.unwrap_or(1),
         burst,
+        penalty,
     })
 }
 

@@ -5,9 +5,10 @@ use crate::args::Request;
 use crate::buf::{Tracked, ValueBuf};
 use crate::decision::{LimitEval, Verdict, combine};
 use crate::limit::Limit;
+use crate::penalty;
 use crate::record::{self, NotState, Record, Records, State, find, index};
 use crate::strategy::moving::MAX_ENTRY_LEN;
-use crate::strategy::{self, Compacted, Corrupt, Next, Quota, Strategy};
+use crate::strategy::{self, Corrupt, Next, Quota, Rewrite, Strategy};
 
 /// Largest value a hit may grow: beyond half of Redis' 512 MB string limit
 /// a hit is refused instead of risking a failed resize.
@@ -105,12 +106,34 @@ fn judge(
 }
 
 /// What [`decide`] learned about a value, handed to [`commit`] so that a
-/// hit reads the value once: its record index and, for a single limit, what
-/// judging the hit computed for its write.
+/// hit reads the value once: its record index, for a single limit what
+/// judging the hit computed for its write, and the key's penalty.
 #[derive(Clone, Debug)]
 pub struct Plan {
     records: Records,
     next: Option<Next>,
+    /// The end of the penalty this denied hit starts (RL.HIT writes it).
+    starts_penalty: Option<u64>,
+    /// A penalty in force denied the hit.
+    locked: bool,
+}
+
+impl Plan {
+    /// Whether [`commit`] has something to write: an admitted hit with a
+    /// cost, or a breach that starts a penalty.
+    pub fn writes(&self, verdict: &Verdict, req: &Request) -> bool {
+        (verdict.allowed && req.cost > 0) || self.starts_penalty.is_some()
+    }
+
+    /// Whether this hit starts a penalty.
+    pub fn starts_penalty(&self) -> bool {
+        self.starts_penalty.is_some()
+    }
+
+    /// Whether a penalty in force denied this hit.
+    pub fn locked(&self) -> bool {
+        self.locked
+    }
 }
 
 /// What RL.HIT would answer at `now` (RL.TEST answers exactly this), and
@@ -139,7 +162,7 @@ pub fn decide(
             },
         };
         let (e, next) = judge(req, state, l, req.cost, now)?;
-        return Ok((Verdict::from(e), Plan { records, next }));
+        return Ok(with_penalty(Verdict::from(e), records, next, req, now));
     }
     let (value, records) = match value {
         Some(v) => (v, index(v)?),
@@ -150,13 +173,37 @@ pub fn decide(
         evals[i] = Some(evaluate_limit(value, &records, req, l, req.cost, now)?);
     }
     let reply = combine(evals.iter().flatten().copied()).expect("at least one limit");
-    Ok((
-        reply,
-        Plan {
-            records,
-            next: None,
-        },
-    ))
+    Ok(with_penalty(reply, records, None, req, now))
+}
+
+/// The verdict and plan once the key's penalty is counted: one in force
+/// denies the hit; else a breach with `PENALTY d` starts one, and the hit
+/// already replies as locked.
+fn with_penalty(
+    verdict: Verdict,
+    records: Records,
+    next: Option<Next>,
+    req: &Request,
+    now: u64,
+) -> (Verdict, Plan) {
+    let mut plan = Plan {
+        records,
+        next,
+        starts_penalty: None,
+        locked: false,
+    };
+    if let Some(left) = plan.records.penalty.and_then(|p| p.left(now)) {
+        plan.locked = true;
+        plan.next = None;
+        return (penalty::apply(verdict, left), plan);
+    }
+    match req.penalty {
+        Some(d) if penalty::breached(&verdict, req.cost) => {
+            plan.starts_penalty = Some(now + d);
+            (penalty::apply(verdict, d), plan)
+        }
+        _ => (verdict, plan),
+    }
 }
 
 /// One limit's line of RL.STATS.
@@ -168,6 +215,8 @@ pub struct LimitStats {
     pub remaining: u64,
     pub reset_after: u64,
     pub retry_after: i64,
+    /// ms left of the key's penalty (0: none).
+    pub penalty_ms: u64,
 }
 
 /// RL.STATS: the state of each limit, for a hit of cost 1.
@@ -184,6 +233,7 @@ pub fn stats(
         Some(v) => (v, index(v)?),
         None => (&[][..], Records::empty()),
     };
+    let penalty_ms = records.penalty.and_then(|p| p.left(now)).unwrap_or(0);
     req.limits
         .iter()
         .map(|l| {
@@ -191,13 +241,21 @@ pub fn stats(
             let state = limit_state(value, &records, req, l)?;
             let now_state = judge(req, state, l, 0, now)?.0;
             let one = judge(req, state, l, 1, now)?.0;
+            let (mut remaining, mut reset_after, mut retry_after) =
+                (now_state.remaining, now_state.reset_after, one.retry_after);
+            if penalty_ms > 0 {
+                remaining = 0;
+                (reset_after, retry_after) =
+                    penalty::at_least(reset_after, retry_after, penalty_ms);
+            }
             Ok(LimitStats {
                 limit: now_state.limit,
                 window_ms: l.window_ms,
                 strategy: req.strategy,
-                remaining: now_state.remaining,
-                reset_after: now_state.reset_after,
-                retry_after: one.retry_after,
+                remaining,
+                reset_after,
+                retry_after,
+                penalty_ms,
             })
         })
         .collect()
@@ -208,26 +266,39 @@ pub fn expiry(value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
     latest_end(&index(value)?, value, now)
 }
 
-/// The latest instant any of `records` (the index of `value`) counts usage.
-fn latest_end(records: &[Record], value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
-    let mut end = None;
-    for r in records {
+/// The latest instant any of `records` (the index of `value`) counts usage
+/// or its penalty is in force.
+fn latest_end(records: &Records, value: &[u8], now: u64) -> Result<Option<u64>, EngineError> {
+    let mut end = records
+        .penalty
+        .filter(|p| p.left(now).is_some())
+        .map(|p| p.end);
+    for r in records.iter() {
         end = end.max(r.usage_end(value, now)?);
     }
     Ok(end)
 }
 
-/// Removes records that count no usage and that `keep` does not name.
+/// Removes records that count no usage and that `keep` does not name, and
+/// a penalty that ended.
 fn prune<B: ValueBuf>(
     t: &mut Tracked<B>,
     now: u64,
     keep: impl Fn(&Record) -> bool,
 ) -> Result<(), EngineError> {
     let records = index(t.bytes())?;
-    for r in records.as_slice().iter().rev() {
+    let mut gone = Vec::new();
+    for r in records.iter() {
         if !keep(r) && r.usage_end(t.bytes(), now)?.is_none() {
-            t.splice(r.at()..r.end(), &[]);
+            gone.push(r.at()..r.end());
         }
+    }
+    if let Some(p) = records.penalty.filter(|p| p.left(now).is_none()) {
+        gone.push(p.at..p.at + penalty::LEN);
+    }
+    gone.sort_by_key(|r| r.start);
+    for r in gone.into_iter().rev() {
+        t.splice(r, &[]);
     }
     Ok(())
 }
@@ -277,9 +348,9 @@ fn compact_logs<B: ValueBuf>(t: &mut Tracked<B>, now: u64) -> Result<(), EngineE
     }
     for (r, body) in bodies.into_iter().rev() {
         match body {
-            Compacted::Keep => {}
-            Compacted::Drop => t.splice(r.at()..r.end(), &[]),
-            Compacted::Body(body) => t.splice(r.body()..r.end(), &body),
+            Rewrite::Keep => {}
+            Rewrite::Drop => t.splice(r.at()..r.end(), &[]),
+            Rewrite::Body(body) => t.splice(r.body()..r.end(), &body),
         }
     }
     Ok(())
@@ -339,7 +410,7 @@ pub(crate) fn hit_vec(
     bounds: Bounds,
 ) -> Result<(Verdict, Option<u64>), EngineError> {
     let (verdict, plan) = decide((!value.is_empty()).then_some(&value[..]), req, now)?;
-    if !(verdict.allowed && req.cost > 0) {
+    if !plan.writes(&verdict, req) {
         return Ok((verdict, None));
     }
     let mut t = Tracked::new(value);
@@ -348,13 +419,14 @@ pub(crate) fn hit_vec(
 
 /// RL.TEST: what RL.HIT would reply on `value` at `now`, its verdict or
 /// the refusal an admitted hit meets before writing (a full log, say),
-/// judged on one index of the value.
+/// judged on one index of the value; and whether a penalty in force
+/// denied it.
 pub fn test(
     value: Option<&[u8]>,
     req: &Request,
     now: u64,
     max_log_bytes: usize,
-) -> Result<Verdict, EngineError> {
+) -> Result<(Verdict, bool), EngineError> {
     let (reply, plan) = decide(value, req, now)?;
     if reply.allowed && req.cost > 0 {
         let bytes = value.unwrap_or_default();
@@ -366,7 +438,7 @@ pub fn test(
             Bounds::with_log(max_log_bytes),
         )?;
     }
-    Ok(reply)
+    Ok((reply, plan.locked))
 }
 
 /// Charges an admitted hit (`decide` said allowed, `req.cost > 0`) to every
@@ -385,11 +457,16 @@ pub fn commit<B: ValueBuf>(
     let Plan {
         mut records,
         mut next,
+        starts_penalty,
+        ..
     } = plan;
     debug_assert!(
         reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
         "records are the index of these bytes"
     );
+    if let Some(end) = starts_penalty {
+        return start_penalty(t, &records, end, now);
+    }
     if write_guard(t.bytes(), &records, req, now, bounds)? {
         compact_logs(t, now)?;
         records = reindex(t.bytes())?;
@@ -432,6 +509,28 @@ pub fn commit<B: ValueBuf>(
     }
 }
 
+/// Writes the penalty a breach starts, ending at `end` (over one that
+/// ended, or as a new record at the end of the value), and returns the
+/// key's new expiry: the penalty's end or later.
+fn start_penalty<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    records: &Records,
+    end: u64,
+    now: u64,
+) -> Result<u64, EngineError> {
+    check_clock(now)?;
+    let record = penalty::encode(end);
+    match records.penalty {
+        Some(p) => t.write(p.at, &record),
+        None => {
+            let len = t.bytes().len();
+            t.splice(len..len, &record);
+        }
+    }
+    let later = latest_end(&reindex(t.bytes())?, t.bytes(), now)?;
+    Ok(later.map_or(end, |e| e.max(end)))
+}
+
 /// Drops the records of other limits that hold no usage any more (the
 /// index follows); returns whether every record left is one of `req`'s.
 fn drop_idle_records<B: ValueBuf>(
@@ -443,7 +542,7 @@ fn drop_idle_records<B: ValueBuf>(
     let named = |r: &Record| {
         r.strategy == req.strategy && req.limits.iter().any(|l| l.window_ms == r.window_ms)
     };
-    if records.iter().all(named) {
+    if records.iter().all(named) && records.penalty.is_none() {
         return Ok(true);
     }
     let len = t.bytes().len();
@@ -491,6 +590,64 @@ pub fn clear_limits<B: ValueBuf>(
         return Ok((removed, None));
     }
     Ok((removed, expiry(t.bytes(), now)?))
+}
+
+/// What RL.REFUND did to a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refunded {
+    /// Nothing to give back: nothing was written.
+    Unchanged,
+    /// Nothing is left: delete the key.
+    Emptied,
+    /// The value changed; the key's new expiry.
+    Changed(u64),
+}
+
+/// RL.REFUND: gives `req.cost` back to every limit of `req` that holds
+/// usage (each kind says how, [`crate::strategy::Kind::refund`]); states
+/// left without usage go, as do other limits' idle states and a penalty
+/// that ended. A penalty in force stays. A refund that gives nothing back
+/// changes nothing.
+pub fn refund<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    req: &Request,
+    now: u64,
+) -> Result<Refunded, EngineError> {
+    check_clock(now)?;
+    let records = index(t.bytes())?;
+    // Every new body first, so that a state that does not decode changes
+    // nothing.
+    let mut rewrites = Vec::new();
+    for l in req.limits.iter() {
+        let Some(r) = find(&records, req.strategy, l.window_ms) else {
+            continue;
+        };
+        match r.state(t.bytes())?.refund(quota(req, l), req.cost, now)? {
+            Rewrite::Keep => {}
+            rewrite => rewrites.push((r, rewrite)),
+        }
+    }
+    if rewrites.is_empty() {
+        return Ok(Refunded::Unchanged);
+    }
+    rewrites.sort_by_key(|(r, _)| r.at());
+    for (r, rewrite) in rewrites.into_iter().rev() {
+        match rewrite {
+            Rewrite::Keep => {}
+            Rewrite::Drop => t.splice(r.at()..r.end(), &[]),
+            Rewrite::Body(body) => t.splice(r.body()..r.end(), &body),
+        }
+    }
+    if !t.bytes().is_empty() {
+        prune(t, now, |_| false)?;
+    }
+    if t.bytes().is_empty() {
+        return Ok(Refunded::Emptied);
+    }
+    Ok(match expiry(t.bytes(), now)? {
+        Some(end) => Refunded::Changed(end),
+        None => Refunded::Emptied,
+    })
 }
 
 /// Re-exported for the glue: the record index of a value.

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod decision;
 pub mod engine;
 pub mod limit;
+pub mod penalty;
 pub mod record;
 pub mod strategy;
 

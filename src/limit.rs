@@ -272,6 +272,13 @@ fn parse_one(text: &[u8]) -> Result<(u64, u64), LimitError> {
     } else {
         return Err(err(text, "expected '/' or 'per' after the amount"));
     }
+    let window = window_at(&mut c, "window").map_err(|reason| err(text, reason))?;
+    Ok((amount, window))
+}
+
+/// The `[multiple] unit` at the cursor, to the end of the text, in ms (at
+/// most 10 years); on error, the reason (`what` names the duration).
+fn window_at(c: &mut Cursor, what: &str) -> Result<u64, String> {
     c.skip_spaces();
     let multiple_digits = c.digits();
     let multiple = if multiple_digits.is_empty() {
@@ -279,24 +286,34 @@ fn parse_one(text: &[u8]) -> Result<(u64, u64), LimitError> {
     } else {
         number(multiple_digits)
             .filter(|&m| m >= 1)
-            .ok_or_else(|| err(text, "the multiple must be a whole number from 1"))?
+            .ok_or("the multiple must be a whole number from 1")?
     };
     c.skip_spaces();
     let unit = c.letters();
     if unit.is_empty() {
-        return Err(err(text, "expected a unit"));
+        return Err("expected a unit".into());
     }
-    let unit_len =
-        unit_ms(unit).ok_or_else(|| err(text, format!("unknown unit '{}'", quote(unit))))?;
+    let unit_len = unit_ms(unit).ok_or_else(|| format!("unknown unit '{}'", quote(unit)))?;
     c.skip_spaces();
     if !c.done() {
-        return Err(err(text, format!("unexpected '{}'", quote(&c.s[c.i..]))));
+        return Err(format!("unexpected '{}'", quote(&c.s[c.i..])));
     }
-    let window = multiple
+    multiple
         .checked_mul(unit_len)
         .filter(|&w| w <= MAX_WINDOW_MS)
-        .ok_or_else(|| err(text, "the window is longer than 10 years"))?;
-    Ok((amount, window))
+        .ok_or_else(|| format!("the {what} is longer than 10 years"))
+}
+
+/// Parses a duration written like a window, `[multiple] unit` (`500ms`,
+/// `15m`, `hour`, `2 days`): 1 ms to 10 years. A bare number has no unit
+/// and is an error. On error, the reason.
+pub fn parse_duration(text: &[u8]) -> Result<u64, String> {
+    let mut c = Cursor { s: text, i: 0 };
+    c.skip_spaces();
+    if c.done() {
+        return Err("empty duration".into());
+    }
+    window_at(&mut c, "duration")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use crate::codec::{get_varint, put_varint};
 use crate::limit::MAX_WINDOW_MS;
+use crate::penalty::{self, Penalty};
 use crate::strategy::{self, Corrupt, Strategy};
 
 pub use crate::strategy::{State, tag};
@@ -67,13 +68,15 @@ pub fn record_prefix(out: &mut impl crate::codec::Sink, s: Strategy, window_ms: 
 /// How many records are kept without allocating.
 const INLINE_RECORDS: usize = 4;
 
-/// The records of a value: inline up to [`INLINE_RECORDS`] (the hot path
-/// never allocates), on the heap beyond.
+/// The records of a value: the limits' states, inline up to
+/// [`INLINE_RECORDS`] (the hot path never allocates) and on the heap
+/// beyond, and the key's penalty, if it has one.
 #[derive(Clone, Debug)]
 pub struct Records {
     inline: [Record; INLINE_RECORDS],
     len: usize,
     spill: Vec<Record>,
+    pub penalty: Option<Penalty>,
 }
 
 const NO_RECORD: Record = Record {
@@ -91,6 +94,7 @@ impl Records {
             inline: [NO_RECORD; INLINE_RECORDS],
             len: 0,
             spill: Vec::new(),
+            penalty: None,
         }
     }
 
@@ -132,8 +136,8 @@ impl std::ops::Deref for Records {
 
 /// Lists the records of a value, checking that the whole value decodes.
 /// An empty value, an unknown tag, a bad window, a truncated or malformed
-/// body, trailing bytes or two records for one (strategy, window) are all
-/// `NotState`.
+/// body, trailing bytes, two records for one (strategy, window) or two
+/// penalties are all `NotState`.
 pub fn index(value: &[u8]) -> Result<Records, NotState> {
     if value.is_empty() {
         return Err(NotState);
@@ -142,6 +146,14 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
     let mut pos = 0;
     while pos < value.len() {
         let at = pos;
+        if value[pos] == penalty::TAG {
+            let p = penalty::decode(value, at).ok_or(NotState)?;
+            if out.penalty.replace(p).is_some() {
+                return Err(NotState);
+            }
+            pos += penalty::LEN;
+            continue;
+        }
         let strategy = strategy::strategy_of(value[pos]).ok_or(NotState)?;
         pos += 1;
         let window_ms = get_varint(value, &mut pos)

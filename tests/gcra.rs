@@ -61,7 +61,8 @@ fn first_hit_is_exact_and_aliases_work() {
             strategy: "gcra".into(),
             remaining: 10,
             reset_after_ms: 0,
-            retry_after_ms: 0
+            retry_after_ms: 0,
+            penalty_ms: 0
         }
     );
     assert_eq!(hit(&mut c, "s", "10/s", &G), [1, 10, 9, 100, 0]);

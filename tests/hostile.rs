@@ -543,6 +543,10 @@ fn good_options(r: &mut Rng, cmd: &str, strategy: &str) -> Vec<Vec<u8>> {
         // is covered by the bad cases.
         pairs.push([s("BURST"), s(r.pick(&["1", "2", "10"]))]);
     }
+    if matches!(cmd, "RL.HIT" | "RL.TEST") && r.chance(20) {
+        let d = *r.pick(&["1ms", "50ms", "1s", "2 minutes", "10y", "hour"]);
+        pairs.push([s(if r.chance(50) { "PENALTY" } else { "penalty" }), s(d)]);
+    }
     if r.chance(50) {
         pairs.reverse();
     }
@@ -787,7 +791,7 @@ fn check(args: &[Vec<u8>], reply: &Reply, e: &Expect) {
                 let Reply::Array(Some(f)) = it else {
                     panic!("{}: entry not a flat map: {it:?}", shown());
                 };
-                assert_eq!(f.len(), 12, "{}: {it:?}", shown());
+                assert_eq!(f.len(), 14, "{}: {it:?}", shown());
                 let mut names = Vec::new();
                 for p in f.chunks(2) {
                     let Reply::Bulk(Some(k)) = &p[0] else {

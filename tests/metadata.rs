@@ -62,6 +62,12 @@ fn command_info_arity_flags_keys() {
         ("rl.test", -3, vec!["readonly"], vec!["write", "denyoom"]),
         ("rl.stats", -3, vec!["readonly"], vec!["write", "denyoom"]),
         ("rl.clear", -2, vec!["write"], vec!["readonly", "denyoom"]),
+        (
+            "rl.refund",
+            -3,
+            vec!["write"],
+            vec!["readonly", "denyoom", "fast"],
+        ),
     ] {
         let info = command_info(&mut c, name);
         assert_eq!(to_string(&info[0]).to_lowercase(), name);
@@ -97,6 +103,7 @@ fn key_specs() {
     for (name, access) in [
         ("rl.hit", "RW"),
         ("rl.clear", "RW"),
+        ("rl.refund", "RW"),
         ("rl.test", "RO"),
         ("rl.stats", "RO"),
     ] {
@@ -227,7 +234,10 @@ fn command_list_filter_by_module() {
     .unwrap();
     let mut names: Vec<String> = strings(&v).into_iter().map(|s| s.to_lowercase()).collect();
     names.sort();
-    assert_eq!(names, vec!["rl.clear", "rl.hit", "rl.stats", "rl.test"]);
+    assert_eq!(
+        names,
+        vec!["rl.clear", "rl.hit", "rl.refund", "rl.stats", "rl.test"]
+    );
 }
 
 #[test]

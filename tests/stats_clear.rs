@@ -31,7 +31,8 @@ fn stats_without_state_resp2_is_flat_arrays() {
                 strategy: "fixed-window".into(),
                 remaining: 10,
                 reset_after_ms: 0,
-                retry_after_ms: 0
+                retry_after_ms: 0,
+                penalty_ms: 0
             },
             Stat {
                 limit: 5,
@@ -39,7 +40,8 @@ fn stats_without_state_resp2_is_flat_arrays() {
                 strategy: "fixed-window".into(),
                 remaining: 5,
                 reset_after_ms: 0,
-                retry_after_ms: 0
+                retry_after_ms: 0,
+                penalty_ms: 0
             }
         ]
     );

@@ -220,7 +220,8 @@ fn sliding_window_reanchors_when_usage_is_gone_but_the_key_lives() {
             strategy: "sliding-window-counter".into(),
             remaining: 2,
             reset_after_ms: 0,
-            retry_after_ms: 0
+            retry_after_ms: 0,
+            penalty_ms: 0
         }
     );
     assert_eq!(hit(&mut c, "k", "2/200ms", &o), [1, 2, 1, 400, 0]);

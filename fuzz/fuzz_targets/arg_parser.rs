@@ -1,14 +1,16 @@
-//! The whole argument parser (`parse_request`) of all four commands.
+//! The whole argument parser (`parse_request`) of every command.
 //!
 //! Input layout: the first byte picks the command, the rest is split on
 //! NUL into `limits` and the option words (so arguments are any bytes but
 //! NUL; the grammar target covers NUL inside limits).
 //!
 //! Checked: no panic; an error is an `ERR ...` line; an accepted request
-//! obeys the contract (options come in pairs, at most three; COST within
-//! 0..=4294967295 and only on RL.HIT / RL.TEST; BURST only with gcra, in
-//! 1..=4294967295 and B*W/L within ten years); option names and values
-//! are case-insensitive and the pairs' order does not matter.
+//! obeys the contract (options come in pairs, at most four; COST within
+//! 0..=4294967295 and only on RL.HIT / RL.TEST, within 1..=4294967295 on
+//! RL.REFUND; BURST only with gcra, in 1..=4294967295 and B*W/L within ten
+//! years; PENALTY only on RL.HIT / RL.TEST, 1 ms to ten years); option
+//! names and values are case-insensitive and the pairs' order does not
+//! matter.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,12 +18,15 @@ use redis_ratelimit::args::{Command, Request, parse_request};
 use redis_ratelimit::limit::{MAX_AMOUNT, MAX_WINDOW_MS};
 use redis_ratelimit::strategy::Strategy;
 
-fn summary(r: &Request) -> (Vec<(u64, u64)>, Strategy, u64, Option<u64>) {
+type Summary = (Vec<(u64, u64)>, Strategy, u64, Option<u64>, Option<u64>);
+
+fn summary(r: &Request) -> Summary {
     (
         r.limits.iter().map(|l| (l.amount, l.window_ms)).collect(),
         r.strategy,
         r.cost,
         r.burst,
+        r.penalty,
     )
 }
 
@@ -29,7 +34,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let cmd = [Command::Hit, Command::Test, Command::Stats, Command::Clear][usize::from(sel % 4)];
+    let cmd = [
+        Command::Hit,
+        Command::Test,
+        Command::Stats,
+        Command::Clear,
+        Command::Refund,
+    ][usize::from(sel % 5)];
     let mut parts = rest.split(|&b| b == 0);
     let limits = parts.next().unwrap_or(&[]);
     let options: Vec<&[u8]> = parts.collect();
@@ -41,12 +52,18 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(r) => {
             assert!(
-                options.len().is_multiple_of(2) && options.len() <= 6,
+                options.len().is_multiple_of(2) && options.len() <= 8,
                 "{options:?}"
             );
             assert!(r.cost <= MAX_AMOUNT);
-            if !matches!(cmd, Command::Hit | Command::Test) {
-                assert_eq!(r.cost, 1, "COST accepted on {cmd:?}");
+            match cmd {
+                Command::Hit | Command::Test => {}
+                Command::Refund => assert!(r.cost >= 1, "COST 0 accepted on RL.REFUND"),
+                _ => assert_eq!(r.cost, 1, "COST accepted on {cmd:?}"),
+            }
+            if let Some(d) = r.penalty {
+                assert!(matches!(cmd, Command::Hit | Command::Test), "PENALTY on {cmd:?}");
+                assert!((1..=MAX_WINDOW_MS).contains(&d));
             }
             if let Some(b) = r.burst {
                 assert_eq!(r.strategy, Strategy::Gcra);

@@ -7,7 +7,8 @@
 //!            that anything admitted at `now` ends at a storable time; with
 //!            bit 7 of `sel`, into the last 2^32 ms below TOP)
 //!   [8..12)  dt (i32): a second instant now2 = now + dt
-//!   [12]     sel: strategy = sel & 3; bit 7: see `now`
+//!   [12]     sel: strategy = sel & 3; bit 6: PENALTY (burst % 10 years
+//!            + 1 ms); bit 7: see `now`
 //!   [13..17) cost (u32)
 //!   [17..21) burst (u32, 0 = none; used with gcra only)
 //!   [21]     number of limits - 1 (mod 3)
@@ -23,7 +24,10 @@
 //! decodes, an expiry after `now` (the one the value implies) and dirty
 //! ranges inside the value; with a small log-size guard a refusal
 //! changes nothing;
-//! RL.CLEAR with limits leaves a decodable value or none.
+//! RL.CLEAR with limits leaves a decodable value or none; RL.REFUND leaves
+//! a decodable value (the expiry it implies) or none, and one that gives
+//! nothing back leaves the bytes as they were; a breach with PENALTY writes
+//! a value that decodes and expires no earlier than the penalty.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -86,6 +90,10 @@ fuzz_target!(|data: &[u8]| {
     if strategy == Strategy::Gcra && burst > 0 {
         opts.extend([&b"BURST"[..], burst_s.as_bytes()]);
     }
+    let penalty_s = format!("{}ms", burst % MAX_WINDOW_MS + 1);
+    if sel & 0x40 != 0 {
+        opts.extend([&b"PENALTY"[..], penalty_s.as_bytes()]);
+    }
     let Ok(req) = parse_request(Command::Hit, text.as_bytes(), &opts) else {
         return; // duplicate windows, BURST too large: rejected before any state
     };
@@ -145,7 +153,28 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert_eq!(e, EngineError::NotState),
     }
 
-    if !(reply.allowed && cost > 0) {
+    // RL.REFUND of the same limits (COST at least 1), on a copy.
+    let refund_cost = cost.max(1).to_string();
+    let mut refund_opts: Vec<&[u8]> = vec![b"STRATEGY", strategy.name().as_bytes()];
+    refund_opts.extend([&b"COST"[..], refund_cost.as_bytes()]);
+    if strategy == Strategy::Gcra && burst > 0 {
+        refund_opts.extend([&b"BURST"[..], burst_s.as_bytes()]);
+    }
+    if let Ok(refund_req) = parse_request(Command::Refund, text.as_bytes(), &refund_opts) {
+        let mut refunded = value.to_vec();
+        let mut t = Tracked::new(&mut refunded);
+        match engine::refund(&mut t, &refund_req, now) {
+            Ok(engine::Refunded::Unchanged) => assert_eq!(refunded, value),
+            Ok(engine::Refunded::Emptied) => {}
+            Ok(engine::Refunded::Changed(exp)) => {
+                assert!(exp > now);
+                assert_eq!(engine::expiry(&refunded, now), Ok(Some(exp)));
+            }
+            Err(e) => assert_eq!(e, EngineError::NotState),
+        }
+    }
+
+    if !plan.writes(&reply, &req) {
         return;
     }
     // The module's write path with a small log-size guard (as set by

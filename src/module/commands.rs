@@ -1,4 +1,4 @@
-//! The four command handlers, shaped like Redis' own: parse, read the clock
+//! The command handlers, shaped like Redis' own: parse, read the clock
 //! once, open the key, decide, write in place, replicate effects, reply.
 
 use redis_module::raw;
@@ -12,7 +12,7 @@ use super::reply;
 use super::request_memo::{self, MemoKey};
 use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request_with};
 use crate::buf::Tracked;
-use crate::engine::{self, EngineError};
+use crate::engine::{self, EngineError, Refunded};
 
 type Ctx = *mut raw::RedisModuleCtx;
 
@@ -150,11 +150,18 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         Ok(d) => d,
         Err(e) => return engine_error(ctx, e),
     };
-    if decision.allowed && req.cost > 0 {
+    let (locked, starts_penalty) = (plan.locked(), plan.starts_penalty());
+    if plan.writes(&decision, req) {
         if let Err(e) = key.commit_hit(plan, req, now, config::max_log_bytes()) {
             return engine_error(ctx, e);
         }
         bump(&COUNTERS.keys_written);
+    }
+    if starts_penalty {
+        bump(&COUNTERS.penalties_started);
+    }
+    if locked {
+        bump(&COUNTERS.denied_by_penalty);
     }
     info_counters::hit(req.strategy, decision.allowed);
     reply::hit(ctx, decision);
@@ -189,7 +196,12 @@ pub fn test(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
         // What RL.HIT would answer: its verdict, or the refusal an
         // admitted hit meets before writing (a full log, say).
         match engine::test(value, req, now, config::max_log_bytes()) {
-            Ok(d) => reply::hit(ctx, d),
+            Ok((d, locked)) => {
+                if locked {
+                    bump(&COUNTERS.denied_by_penalty);
+                }
+                reply::hit(ctx, d)
+            }
             Err(e) => engine_error(ctx, e),
         }
     });
@@ -261,4 +273,45 @@ pub fn clear(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             reply::integer(ctx, removed as i64);
         }
     }
+}
+
+/// RL.REFUND key limits [STRATEGY s] [COST n] [BURST n]
+pub fn refund(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() < 3 {
+        return wrong_arity(ctx);
+    }
+    with_request(ctx, Command::Refund, args, |req| {
+        let now = now_ms();
+        let mut key = Key::open(ctx, args[1], true);
+        let mut value = match key.content() {
+            Content::Empty => Vec::new(),
+            Content::Str(v) => v.to_vec(),
+            Content::Other => return reply::wrongtype(ctx),
+        };
+        if !value.is_empty() {
+            let mut t = Tracked::new(&mut value);
+            match engine::refund(&mut t, req, now) {
+                Err(e) => return engine_error(ctx, e),
+                Ok(Refunded::Unchanged) => {}
+                Ok(Refunded::Emptied) => {
+                    key.delete();
+                    key.replicate_delete();
+                    value.clear();
+                }
+                Ok(Refunded::Changed(expire_at)) => {
+                    bump(&COUNTERS.keys_written);
+                    key.write(t.bytes(), expire_at);
+                    key.replicate_whole(t.bytes(), expire_at);
+                }
+            }
+        }
+        bump(&COUNTERS.refund_calls);
+        // The reply: what RL.TEST ... COST 0 says now.
+        let probe = Request { cost: 0, ..*req };
+        let current = (!value.is_empty()).then_some(&value[..]);
+        match engine::test(current, &probe, now, config::max_log_bytes()) {
+            Ok((d, _)) => reply::hit(ctx, d),
+            Err(e) => engine_error(ctx, e),
+        }
+    });
 }

@@ -18,6 +18,9 @@ pub struct Counters {
     pub keys_deleted: AtomicU64,
     pub propagated_commands: AtomicU64,
     pub propagated_bytes: AtomicU64,
+    pub penalties_started: AtomicU64,
+    pub denied_by_penalty: AtomicU64,
+    pub refund_calls: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -36,6 +39,9 @@ pub static COUNTERS: Counters = Counters {
     keys_deleted: ZERO,
     propagated_commands: ZERO,
     propagated_bytes: ZERO,
+    penalties_started: ZERO,
+    denied_by_penalty: ZERO,
+    refund_calls: ZERO,
 };
 
 /// Adds one to a counter.
@@ -78,6 +84,9 @@ fn reset() {
         &c.keys_deleted,
         &c.propagated_commands,
         &c.propagated_bytes,
+        &c.penalties_started,
+        &c.denied_by_penalty,
+        &c.refund_calls,
     ] {
         a.store(0, Ordering::Relaxed);
     }
@@ -130,6 +139,9 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
         field(ctx, "keys_deleted", get(&c.keys_deleted));
         field(ctx, "propagated_commands", get(&c.propagated_commands));
         field(ctx, "propagated_bytes", get(&c.propagated_bytes));
+        field(ctx, "penalties_started", get(&c.penalties_started));
+        field(ctx, "calls_denied_by_penalty", get(&c.denied_by_penalty));
+        field(ctx, "refund_calls", get(&c.refund_calls));
         text_field(
             ctx,
             "server_features",
@@ -180,6 +192,7 @@ fn module_calls() -> u64 {
             c"cmdstat_rl.test",
             c"cmdstat_rl.stats",
             c"cmdstat_rl.clear",
+            c"cmdstat_rl.refund",
         ] {
             let v = field(info, name.as_ptr());
             if v.is_null() {

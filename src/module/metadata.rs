@@ -29,6 +29,7 @@ entry!(rl_hit, commands::hit);
 entry!(rl_test, commands::test);
 entry!(rl_stats, commands::stats);
 entry!(rl_clear, commands::clear);
+entry!(rl_refund, commands::refund);
 
 /// One argument's documentation.
 struct Arg {
@@ -110,6 +111,7 @@ fn specs() -> Vec<Spec> {
     };
     let cost = || opt("cost", "COST", INT);
     let burst = || opt("burst", "BURST", INT);
+    let penalty = || opt("penalty", "PENALTY", STR);
     let rw = raw::REDISMODULE_CMD_KEY_RW
         | raw::REDISMODULE_CMD_KEY_ACCESS
         | raw::REDISMODULE_CMD_KEY_UPDATE;
@@ -121,10 +123,10 @@ fn specs() -> Vec<Spec> {
             flags: "write deny-oom",
             acl: WRITE,
             arity: -3,
-            summary: "Consumes COST from every limit at once if all admit it; replies allowed, limit, remaining, reset_after_ms, retry_after_ms.",
+            summary: "Consumes COST from every limit at once if all admit it; replies allowed, limit, remaining, reset_after_ms, retry_after_ms. PENALTY locks the key for that long after a breach.",
             complexity: "O(N) for N limits; moving window: O(1) amortized per limit (O(C) to compute the wait of a denied hit of cost C)",
             key_flags: rw,
-            args: vec![KEY, limits(), strategy(), cost(), burst()],
+            args: vec![KEY, limits(), strategy(), cost(), burst(), penalty()],
         },
         Spec {
             name: "rl.test",
@@ -135,7 +137,7 @@ fn specs() -> Vec<Spec> {
             summary: "Replies what RL.HIT would reply now, without consuming anything.",
             complexity: "O(N) for N limits; moving window: O(E) for E log entries expired since the last write",
             key_flags: ro,
-            args: vec![KEY, limits(), strategy(), cost(), burst()],
+            args: vec![KEY, limits(), strategy(), cost(), burst(), penalty()],
         },
         Spec {
             name: "rl.stats",
@@ -143,7 +145,7 @@ fn specs() -> Vec<Spec> {
             flags: "readonly",
             acl: READ,
             arity: -3,
-            summary: "Replies one map per limit: limit, window_ms, strategy, remaining, reset_after_ms, retry_after_ms.",
+            summary: "Replies one map per limit: limit, window_ms, strategy, remaining, reset_after_ms, retry_after_ms, penalty_ms.",
             complexity: "O(N) for N limits; moving window: O(E) for E log entries expired since the last write",
             key_flags: ro,
             args: vec![KEY, limits(), strategy(), burst()],
@@ -172,6 +174,17 @@ fn specs() -> Vec<Spec> {
                     ..arg("limits", STR)
                 },
             ],
+        },
+        Spec {
+            name: "rl.refund",
+            handler: Some(rl_refund),
+            flags: "write",
+            acl: WRITE,
+            arity: -3,
+            summary: "Gives COST (default 1) back to every limit; replies what RL.TEST with COST 0 replies afterwards.",
+            complexity: "O(N) for N limits; moving window: O(E) for E log entries counted",
+            key_flags: rw,
+            args: vec![KEY, limits(), strategy(), cost(), burst()],
         },
     ]
 }
@@ -225,7 +238,7 @@ fn choices(keep: &mut Keep, words: &[&str]) -> *mut raw::RedisModuleCommandArg {
     keep.args(v)
 }
 
-/// Creates the four commands and declares their metadata and, where the
+/// Creates the commands and declares their metadata and, where the
 /// server has them (`features`), their ACL categories.
 pub fn register_all(ctx: *mut raw::RedisModuleCtx, features: Features) -> Result<(), String> {
     for spec in specs() {

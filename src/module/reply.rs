@@ -61,8 +61,8 @@ pub fn stats(ctx: *mut raw::RedisModuleCtx, items: &[LimitStats]) {
     unsafe { raw::RedisModule_ReplyWithArray.unwrap()(ctx, items.len() as std::os::raw::c_long) };
     for s in items {
         match unsafe { raw::RedisModule_ReplyWithMap } {
-            Some(map) => unsafe { map(ctx, 6) },
-            None => unsafe { raw::RedisModule_ReplyWithArray.unwrap()(ctx, 12) },
+            Some(map) => unsafe { map(ctx, 7) },
+            None => unsafe { raw::RedisModule_ReplyWithArray.unwrap()(ctx, 14) },
         };
         bulk(ctx, "limit");
         int(ctx, s.limit as i64);
@@ -76,5 +76,7 @@ pub fn stats(ctx: *mut raw::RedisModuleCtx, items: &[LimitStats]) {
         int(ctx, s.reset_after as i64);
         bulk(ctx, "retry_after_ms");
         int(ctx, s.retry_after);
+        bulk(ctx, "penalty_ms");
+        int(ctx, s.penalty_ms as i64);
     }
 }

@@ -114,6 +114,17 @@ impl FixedSize for Fixed {
     fn end(state: Fixed, window_ms: u64, now: u64) -> Option<u64> {
         Fixed::usage_end(Some(state), window_ms, now)
     }
+
+    /// `used -= min(cost, used)` in the current window.
+    fn refunded(state: Fixed, quota: Quota, cost: u64, now: u64) -> Fixed {
+        match Fixed::used_at(Some(state), quota.window_ms, now) {
+            Some(live) => Fixed {
+                used: live.used - cost.min(live.used),
+                ..live
+            },
+            None => state,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,16 @@ impl FixedSize for Gcra {
     fn end(state: Gcra, _window_ms: u64, now: u64) -> Option<u64> {
         Gcra::usage_end(Some(state), now)
     }
+
+    /// `TAT = max(now, TAT - cost * T)`, exactly (in 1/amount ms, where
+    /// the emission interval T is `window_ms` units).
+    fn refunded(state: Gcra, quota: Quota, cost: u64, now: u64) -> Gcra {
+        let amount = quota.amount;
+        let tat = state.tat_units(amount);
+        let back = u128::from(cost) * u128::from(quota.window_ms);
+        let floor = u128::from(now) * u128::from(amount);
+        Gcra::from_units(tat.saturating_sub(back).max(floor), amount)
+    }
 }
 
 #[cfg(test)]

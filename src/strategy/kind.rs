@@ -25,12 +25,12 @@ pub struct Quota {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt;
 
-/// What compacting a record leaves.
+/// What compacting or refunding a record leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Compacted {
+pub enum Rewrite {
     /// The record as it is.
     Keep,
-    /// Nothing: it counts no usage any more.
+    /// Nothing: it counts no usage any more (or after the refund).
     Drop,
     /// This body instead of the record's (its tag may change with it).
     Body(Vec<u8>),
@@ -67,6 +67,16 @@ pub trait Kind {
     /// When the state's usage stops counting, if any counts at `now`.
     fn usage_end(state: &Self::State<'_>, window_ms: u64, now: u64) -> Option<u64>;
 
+    /// The record after giving `cost` back at `now` (RL.REFUND): `Keep`
+    /// when nothing changes (no usage to give back), `Drop` when no usage
+    /// is left, else the new body.
+    fn refund(
+        state: &Self::State<'_>,
+        quota: Quota,
+        cost: u64,
+        now: u64,
+    ) -> Result<Rewrite, Corrupt>;
+
     /// Writes an admitted hit of `cost` that `judge` answered with `next`:
     /// into record `rec`, or as a new record (`records` is the value's
     /// index, for where to put it). Returns the record's new usage end when
@@ -92,12 +102,8 @@ pub trait Kind {
     }
 
     /// The record holding only what counts at `now`.
-    fn compacted(
-        _state: &Self::State<'_>,
-        _window_ms: u64,
-        _now: u64,
-    ) -> Result<Compacted, Corrupt> {
-        Ok(Compacted::Keep)
+    fn compacted(_state: &Self::State<'_>, _window_ms: u64, _now: u64) -> Result<Rewrite, Corrupt> {
+        Ok(Rewrite::Keep)
     }
 
     /// Whether one more hit would take the state past `max_log_bytes`
@@ -115,7 +121,7 @@ pub trait Kind {
 /// A state of a few fixed fields, rewritten whole by each admitted hit
 /// (fixed window, sliding window counter, GCRA): it implements [`Kind`]
 /// through this, with only its own encoding and arithmetic.
-pub trait FixedSize: Copy + Debug {
+pub trait FixedSize: Copy + Debug + PartialEq {
     /// The strategy these records serve.
     const STRATEGY: Strategy;
     /// Its record tag.
@@ -133,6 +139,9 @@ pub trait FixedSize: Copy + Debug {
     ) -> (LimitEval, Option<Self>);
     /// When the usage of `state` stops counting, if any counts at `now`.
     fn end(state: Self, window_ms: u64, now: u64) -> Option<u64>;
+    /// The state after giving `cost` back at `now`, which has usage
+    /// (`end` is `Some`); usage never goes below zero.
+    fn refunded(state: Self, quota: Quota, cost: u64, now: u64) -> Self;
 }
 
 impl<T: FixedSize> Kind for T {
@@ -159,6 +168,23 @@ impl<T: FixedSize> Kind for T {
 
     fn usage_end(state: &T, window_ms: u64, now: u64) -> Option<u64> {
         T::end(*state, window_ms, now)
+    }
+
+    fn refund(state: &T, quota: Quota, cost: u64, now: u64) -> Result<Rewrite, Corrupt> {
+        let window_ms = quota.window_ms;
+        if T::end(*state, window_ms, now).is_none() {
+            return Ok(Rewrite::Keep);
+        }
+        let after = T::refunded(*state, quota, cost, now);
+        Ok(if T::end(after, window_ms, now).is_none() {
+            Rewrite::Drop
+        } else if after == *state {
+            Rewrite::Keep
+        } else {
+            let mut body = Scratch::new();
+            after.encode(&mut body);
+            Rewrite::Body(body.as_slice().to_vec())
+        })
     }
 
     #[inline(always)]

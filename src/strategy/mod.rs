@@ -10,7 +10,7 @@ pub mod sliding;
 use crate::buf::{Tracked, ValueBuf};
 use crate::decision::LimitEval;
 use crate::record::Record;
-pub use kind::{Compacted, Corrupt, Kind, Quota};
+pub use kind::{Corrupt, Kind, Quota, Rewrite};
 
 /// The registry: each strategy and the [`Kind`] that keeps its state. It
 /// makes the enums of any kind's state ([`State`]) and judged write
@@ -130,6 +130,13 @@ macro_rules! kinds {
                 }
             }
 
+            /// See [`Kind::refund`].
+            pub fn refund(&self, quota: Quota, cost: u64, now: u64) -> Result<Rewrite, Corrupt> {
+                match self {
+                    $(State::$strategy(s) => <$kind as Kind>::refund(s, quota, cost, now),)*
+                }
+            }
+
             /// See [`Kind::reclaimable`].
             pub fn reclaimable(&self, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {
                 match self {
@@ -138,7 +145,7 @@ macro_rules! kinds {
             }
 
             /// See [`Kind::compacted`].
-            pub fn compacted(&self, window_ms: u64, now: u64) -> Result<Compacted, Corrupt> {
+            pub fn compacted(&self, window_ms: u64, now: u64) -> Result<Rewrite, Corrupt> {
                 match self {
                     $(State::$strategy(s) => <$kind as Kind>::compacted(s, window_ms, now),)*
                 }

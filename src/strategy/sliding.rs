@@ -188,6 +188,18 @@ impl FixedSize for Sliding {
     fn end(state: Sliding, window_ms: u64, now: u64) -> Option<u64> {
         Sliding::usage_end(Some(state), window_ms, now)
     }
+
+    /// `cur -= min(cost, cur)` in the current window (`prev` stays), in
+    /// the state rolled forward to `now`.
+    fn refunded(state: Sliding, quota: Quota, cost: u64, now: u64) -> Sliding {
+        match Sliding::at(Some(state), quota.window_ms, now) {
+            Some(live) if live.cur > 0 => Sliding {
+                cur: live.cur - cost.min(live.cur),
+                ..live
+            },
+            _ => state,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Property tests: the engine against simple reference models that keep a
 //! plain list of admitted hits and answer every question by definition, by
 //! scanning time ms by ms where a closed form would just repeat the engine.
+//! A refund takes cost off the newest hits still counted (GCRA: moves the
+//! TAT back); a penalty is an interval in which nothing is admitted.
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -35,6 +37,8 @@ struct Verdict {
 struct Model {
     strategy: Strategy,
     states: BTreeMap<u64, ModelState>,
+    /// When the key's penalty ends (0: never had one).
+    penalty_end: u64,
 }
 
 impl Model {
@@ -184,6 +188,61 @@ impl Model {
         s.hits.push((now, c));
     }
 
+    /// Gives `c` back at `now` (RL.REFUND), as the contract says per
+    /// strategy, in terms of the hits: the newest hits still counted in
+    /// the current state lose their cost first.
+    fn refund(&self, s: &mut ModelState, l: u64, w: u64, c: u64, now: u64) {
+        if self.strategy == Strategy::Gcra {
+            let (n, d) = s.tat;
+            if d == 0 {
+                return;
+            }
+            let tat_u = (n * l as u128).div_ceil(d);
+            let floor = now as u128 * l as u128;
+            if tat_u > floor {
+                s.tat = (
+                    tat_u.saturating_sub(c as u128 * w as u128).max(floor),
+                    l as u128,
+                );
+            }
+            return;
+        }
+        // The hits the current state counts: fixed, those of the running
+        // window; sliding, those of the current window (not the previous);
+        // moving, those still in the window.
+        let counted_from = match self.strategy {
+            Strategy::FixedWindow => {
+                if Self::fixed_used(s, w, now) == 0 {
+                    return;
+                }
+                let mut start = None::<u64>;
+                for &(ht, _) in &s.hits {
+                    if start.is_none_or(|st| ht >= st + w) {
+                        start = Some(ht);
+                    }
+                }
+                start.expect("usage means hits")
+            }
+            Strategy::SlidingWindowCounter => {
+                if s.hits.is_empty() {
+                    return;
+                }
+                s.anchor + (now - s.anchor) / w * w
+            }
+            _ => now.saturating_sub(w - 1),
+        };
+        let mut left = c;
+        for h in s.hits.iter_mut().rev() {
+            if left == 0 || h.0 < counted_from {
+                break;
+            }
+            let take = left.min(h.1);
+            h.1 -= take;
+            left -= take;
+        }
+        s.hits.retain(|h| h.1 > 0);
+    }
+
     /// The instant the key should expire: the latest end of usage.
     fn expiry(&self, now: u64, l_of: &BTreeMap<u64, u64>) -> Option<u64> {
         self.states
@@ -198,6 +257,7 @@ impl Model {
                 }
             })
             .max()
+            .max((self.penalty_end > now).then_some(self.penalty_end))
     }
 }
 
@@ -208,9 +268,12 @@ struct Op {
     mask: u8,
     cost: u64,
     burst: u64,
+    /// 0, 1: RL.HIT; 2: RL.TEST; 3: RL.STATS; 4: RL.REFUND.
     kind: u8,
     /// Change the amount of WINDOWS[i] to this before the call.
     relimit: Option<(usize, u64)>,
+    /// `PENALTY d` on a hit or test, in ms.
+    penalty: Option<u64>,
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -219,16 +282,18 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1u8..16,
         prop_oneof![4 => Just(1u64), 1 => Just(0u64), 2 => 2u64..4, 1 => 4u64..9],
         1u64..6,
-        0u8..4,
+        0u8..5,
         proptest::option::weighted(0.15, (0usize..4, 1u64..9)),
+        proptest::option::weighted(0.2, 1u64..600),
     )
-        .prop_map(|(dt, mask, cost, burst, kind, relimit)| Op {
+        .prop_map(|(dt, mask, cost, burst, kind, relimit, penalty)| Op {
             dt,
             mask,
             cost,
             burst,
             kind,
             relimit,
+            penalty,
         })
 }
 
@@ -236,6 +301,7 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
     let mut model = Model {
         strategy,
         states: BTreeMap::new(),
+        penalty_end: 0,
     };
     let mut l_of: BTreeMap<u64, u64> = WINDOWS.iter().copied().zip(amounts).collect();
     let mut value: Vec<u8> = Vec::new();
@@ -272,6 +338,10 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
         if strategy == Strategy::Gcra {
             opts.extend_from_slice(&[b"BURST", burst.as_bytes()]);
         }
+        let penalty = op.penalty.map(|d| format!("{d}ms"));
+        if let (Some(d), 0..=2) = (&penalty, op.kind) {
+            opts.extend_from_slice(&[b"PENALTY", d.as_bytes()]);
+        }
         let req = parse_request(Command::Hit, text.as_bytes(), &opts).unwrap();
         let b = |w: u64| {
             if strategy == Strategy::Gcra {
@@ -282,26 +352,95 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
         };
         let stored = (!value.is_empty()).then_some(value.as_slice());
 
+        let penalty_left = model.penalty_end.saturating_sub(now);
+        // Under a penalty: nothing remains and both waits are at least
+        // what is left of it (a -1 stays -1).
+        let locked = |v: Verdict| -> Verdict {
+            if penalty_left == 0 {
+                return v;
+            }
+            Verdict {
+                allowed: false,
+                remaining: 0,
+                reset_after: v.reset_after.max(penalty_left),
+                retry_after: if v.retry_after < 0 {
+                    -1
+                } else {
+                    v.retry_after.max(penalty_left as i64)
+                },
+                ..v
+            }
+        };
+
+        if op.kind == 4 {
+            // RL.REFUND of `cost` (at least 1).
+            let c = op.cost.max(1);
+            let mut changed = false;
+            if !value.is_empty() {
+                let c_text = c.to_string();
+                let mut refund_opts: Vec<&[u8]> = vec![
+                    b"STRATEGY",
+                    strategy.name().as_bytes(),
+                    b"COST",
+                    c_text.as_bytes(),
+                ];
+                if strategy == Strategy::Gcra {
+                    refund_opts.extend_from_slice(&[b"BURST", burst.as_bytes()]);
+                }
+                let refund_req =
+                    parse_request(Command::Refund, text.as_bytes(), &refund_opts).unwrap();
+                let mut t = Tracked::new(&mut value);
+                match engine::refund(&mut t, &refund_req, now).unwrap() {
+                    engine::Refunded::Unchanged => {}
+                    engine::Refunded::Emptied => value.clear(),
+                    engine::Refunded::Changed(end) => {
+                        changed = true;
+                        prop_assert!(end > now);
+                        prop_assert_eq!(Some(end), engine::expiry(&value, now).unwrap());
+                        expire_at = end;
+                    }
+                }
+            }
+            for &w in &chosen {
+                if let Some(s) = model.states.get_mut(&w) {
+                    let mut s2 = s.clone();
+                    model.refund(&mut s2, l_of[&w], w, c, now);
+                    *model.states.get_mut(&w).unwrap() = s2;
+                }
+            }
+            if changed && strategy != Strategy::Gcra {
+                prop_assert_eq!(
+                    Some(expire_at),
+                    model.expiry(now, &l_of),
+                    "expiry after a refund at +{}",
+                    now - T0
+                );
+            }
+            continue;
+        }
+
         if op.kind == 3 {
             let stats = engine::stats(stored, &req, now).unwrap();
             for (st, &w) in stats.iter().zip(&chosen) {
                 let s = model.states.get(&w).cloned().unwrap_or_default();
-                let zero = model.judge(&s, l_of[&w], w, b(w), 0, now);
-                let one = model.judge(&s, l_of[&w], w, b(w), 1, now);
+                let zero = locked(model.judge(&s, l_of[&w], w, b(w), 0, now));
+                let one = locked(model.judge(&s, l_of[&w], w, b(w), 1, now));
                 prop_assert_eq!(
                     (
                         st.limit,
                         st.window_ms,
                         st.remaining,
                         st.reset_after,
-                        st.retry_after
+                        st.retry_after,
+                        st.penalty_ms
                     ),
                     (
                         zero.limit,
                         w,
                         zero.remaining,
                         zero.reset_after,
-                        one.retry_after
+                        one.retry_after,
+                        penalty_left
                     ),
                     "stats of {}ms at +{}",
                     w,
@@ -335,6 +474,32 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
                 .find(|v| !v.allowed && rank(v.retry_after) == max)
                 .unwrap()
         };
+        let mut binding = *binding;
+        let mut allowed = allowed;
+        let mut starts = None;
+        if penalty_left > 0 {
+            allowed = false;
+            binding = locked(Verdict {
+                retry_after: if binding.allowed {
+                    0
+                } else {
+                    binding.retry_after
+                },
+                ..binding
+            });
+        } else if let Some(d) = op.penalty.filter(|_| op.kind <= 2) {
+            let retry = if allowed { 0 } else { binding.retry_after };
+            if !allowed && retry >= 0 && op.cost > 0 {
+                starts = Some(now + d);
+                binding = Verdict {
+                    allowed: false,
+                    remaining: 0,
+                    reset_after: binding.reset_after.max(d),
+                    retry_after: retry.max(d as i64),
+                    ..binding
+                };
+            }
+        }
         let got = engine::decide(stored, &req, now).unwrap().0;
         prop_assert_eq!(
             (
@@ -357,6 +522,27 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
             now - T0
         );
         let is_hit = op.kind != 2;
+        if let (true, Some(end)) = (is_hit, starts) {
+            // The breach writes the penalty and nothing else.
+            model.penalty_end = end;
+            let (_, plan) = engine::decide(stored, &req, now).unwrap();
+            prop_assert!(plan.starts_penalty());
+            let mut t = Tracked::new(&mut value);
+            expire_at = engine::commit(
+                &mut t,
+                plan,
+                &req,
+                now,
+                Bounds::with_log(engine::MAX_VALUE_LEN),
+            )
+            .unwrap();
+            prop_assert_eq!(Some(expire_at), engine::expiry(&value, now).unwrap());
+            prop_assert!(expire_at >= end);
+            if strategy != Strategy::Gcra {
+                prop_assert_eq!(Some(expire_at), model.expiry(now, &l_of));
+            }
+            continue;
+        }
         if is_hit && allowed && op.cost > 0 {
             for &w in &chosen {
                 let s = model.states.entry(w).or_default();

@@ -491,6 +491,7 @@ pub struct Stat {
     pub remaining: i64,
     pub reset_after_ms: i64,
     pub retry_after_ms: i64,
+    pub penalty_ms: i64,
 }
 
 /// Parse one entry (RESP3 map or RESP2 flat array) into name → value.
@@ -512,8 +513,9 @@ pub fn stat_fields(v: &Value) -> Vec<(String, Value)> {
 }
 
 /// The field names of one RL.STATS entry, sorted.
-pub const STAT_NAMES: [&str; 6] = [
+pub const STAT_NAMES: [&str; 7] = [
     "limit",
+    "penalty_ms",
     "remaining",
     "reset_after_ms",
     "retry_after_ms",
@@ -537,6 +539,7 @@ pub fn stat_from(v: &Value) -> Stat {
         remaining: to_i64(&get("remaining")),
         reset_after_ms: to_i64(&get("reset_after_ms")),
         retry_after_ms: to_i64(&get("retry_after_ms")),
+        penalty_ms: to_i64(&get("penalty_ms")),
     }
 }
 

@@ -177,6 +177,17 @@ impl<'a> Flat<'a> {
         Some(b.finish(time))
     }
 
+    /// The entries counted at `now`, oldest first: (time, cost).
+    pub(super) fn counted(&self, window_ms: u64, now: u64) -> Result<Vec<(u64, u64)>, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
+        if live.used == 0 {
+            return Ok(Vec::new());
+        }
+        self.entries(live.off, live.time)
+            .map(|e| e.map(|(time, cost, _)| (time, cost)))
+            .collect()
+    }
+
     /// When the usage stops counting, if any is counted at `now`.
     pub(super) fn usage_end(&self, window_ms: u64, now: u64) -> Option<u64> {
         let h = self.header;
@@ -215,6 +226,21 @@ pub(super) fn put_body(
     out.put(&hdr);
     out.put(kept);
     out.put(entry.as_slice());
+}
+
+/// A flat body holding `entries` (oldest first, (time, cost), at least
+/// one, times in order) and no spare room.
+pub(super) fn rebuilt(entries: &[(u64, u64)]) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut prev = entries[0].0;
+    for &(time, cost) in entries {
+        put_entry(&mut kept, time - prev, cost);
+        prev = time;
+    }
+    let used = entries.iter().map(|e| e.1).sum();
+    let mut body = Vec::with_capacity(HEADER_LEN + kept.len());
+    put_body(&mut body, prev, entries[0].0, used, &kept, 0, 0);
+    body
 }
 
 /// Charges an admitted hit of `cost > 0` to the flat log whose tag is at

@@ -15,7 +15,7 @@ mod ring;
 mod tests;
 
 use super::Strategy;
-use super::kind::{Compacted, Kind, Quota};
+use super::kind::{Kind, Quota, Rewrite};
 use crate::buf::{Tracked, ValueBuf};
 use crate::codec::{Scratch, Sink, get_varint, put_varint};
 use crate::decision::LimitEval;
@@ -407,14 +407,48 @@ impl Kind for Moving {
         Ok(None)
     }
 
+    /// The newest counted entries give their cost back first (the oldest
+    /// of those it reaches may keep part of its cost); the log is written
+    /// again with what is left, in its layout (a refund is rare next to a
+    /// hit: O(entries counted), like compaction).
+    fn refund(state: &View<'_>, quota: Quota, cost: u64, now: u64) -> Result<Rewrite, Corrupt> {
+        let mut entries = match state {
+            View::Flat(f) => f.counted(quota.window_ms, now)?,
+            View::Ring(r) => r.counted(quota.window_ms, now)?,
+        };
+        if entries.is_empty() {
+            return Ok(Rewrite::Keep);
+        }
+        if entries.windows(2).any(|w| w[1].0 < w[0].0) {
+            return Err(Corrupt);
+        }
+        let mut left = cost;
+        while let Some(last) = entries.last_mut() {
+            if last.1 > left {
+                last.1 -= left;
+                break;
+            }
+            left -= last.1;
+            entries.pop();
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(match state {
+            _ if entries.is_empty() => Rewrite::Drop,
+            View::Flat(_) => Rewrite::Body(flat::rebuilt(&entries)),
+            View::Ring(r) => Rewrite::Body(r.rebuilt(&entries)),
+        })
+    }
+
     fn reclaimable(state: &View<'_>, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {
         state.reclaimable(window_ms, now)
     }
 
-    fn compacted(state: &View<'_>, window_ms: u64, now: u64) -> Result<Compacted, Corrupt> {
+    fn compacted(state: &View<'_>, window_ms: u64, now: u64) -> Result<Rewrite, Corrupt> {
         Ok(match state.compacted(window_ms, now)? {
-            None => Compacted::Drop,
-            Some(body) => Compacted::Body(body),
+            None => Rewrite::Drop,
+            Some(body) => Rewrite::Body(body),
         })
     }
 

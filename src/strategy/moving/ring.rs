@@ -385,6 +385,42 @@ impl<'a> Ring<'a> {
         Ok(Some(body))
     }
 
+    /// The entries counted at `now`, oldest first: (time, cost).
+    pub(super) fn counted(&self, window_ms: u64, now: u64) -> Result<Vec<(u64, u64)>, Corrupt> {
+        let live = self.live_at(window_ms, now)?;
+        let mut out = Vec::new();
+        if live.used == 0 {
+            return Ok(out);
+        }
+        for i in live.block..self.h.count {
+            let b = self.block(i)?;
+            let (off, time) = if i == live.block {
+                (live.off, live.time)
+            } else {
+                (0, b.time)
+            };
+            for e in Entries::new(b.entries, off, time, self.h.last) {
+                let (time, cost, _) = e?;
+                out.push((time, cost));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A ring of this one's block size holding `entries` (oldest first,
+    /// (time, cost), at least one, times in order) and no free slot.
+    pub(super) fn rebuilt(&self, entries: &[(u64, u64)]) -> Vec<u8> {
+        let mut b = Builder::new(self.h.block);
+        let mut prev = entries[0].0;
+        for &(time, cost) in entries {
+            let mut raw = Scratch::new();
+            put_entry(&mut raw, time - prev, cost);
+            b.push(raw.as_slice(), time, cost);
+            prev = time;
+        }
+        b.finish(prev)
+    }
+
     /// When the usage stops counting, if any is counted at `now`.
     pub(super) fn usage_end(&self, window_ms: u64, now: u64) -> Option<u64> {
         let end = self.h.last.saturating_add(window_ms);

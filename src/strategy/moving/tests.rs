@@ -16,12 +16,26 @@ fn view(value: &[u8]) -> View<'_> {
     v
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Model {
     hits: Vec<(u64, u64)>,
 }
 
 impl Model {
+    /// RL.REFUND: the newest hits still counted give `c` back first.
+    fn refund(&mut self, w: u64, c: u64, now: u64) {
+        let mut left = c;
+        for h in self.hits.iter_mut().rev() {
+            if left == 0 || h.0 + w <= now {
+                break;
+            }
+            let take = left.min(h.1);
+            h.1 -= take;
+            left -= take;
+        }
+        self.hits.retain(|h| h.1 > 0);
+    }
+
     fn judge(&self, l: u64, w: u64, c: u64, now: u64) -> LimitEval {
         let live: Vec<_> = self.hits.iter().filter(|h| h.0 + w > now).collect();
         let used: u64 = live.iter().map(|h| h.1).sum();
@@ -75,10 +89,19 @@ struct Seen {
     grew_wrapped: usize,
     released: usize,
     multi_block_search: usize,
+    refunds: usize,
 }
 
 /// Plays hits (gap, cost) against one log and the model; `l` the limit.
-fn play(l: u64, w: u64, ops: &[(u64, u64)], seen: &mut Seen) -> Result<(), TestCaseError> {
+/// Each step also checks a refund; with `keep_refunds`, every third step
+/// keeps it.
+fn play(
+    l: u64,
+    w: u64,
+    ops: &[(u64, u64)],
+    keep_refunds: bool,
+    seen: &mut Seen,
+) -> Result<(), TestCaseError> {
     let mut model = Model::default();
     let mut now = T0;
     let mut value: Vec<u8> = Vec::new();
@@ -117,6 +140,41 @@ fn play(l: u64, w: u64, ops: &[(u64, u64)], seen: &mut Seen) -> Result<(), TestC
                 && r.live_at(w, now).unwrap().block > 1
             {
                 seen.multi_block_search += 1;
+            }
+            // A refund of `c + 1` leaves what the model's leaves; every
+            // third step keeps it.
+            let mut refunded = model.clone();
+            refunded.refund(w, c + 1, now);
+            let quota = Quota {
+                amount: l,
+                window_ms: w,
+                burst: l,
+            };
+            let after = match Moving::refund(&v, quota, c + 1, now).unwrap() {
+                Rewrite::Keep => value.clone(),
+                Rewrite::Drop => Vec::new(),
+                Rewrite::Body(b) => {
+                    seen.refunds += usize::from(matches!(v, View::Ring(_)));
+                    let mut whole = vec![value[0]];
+                    whole.extend_from_slice(&b);
+                    whole
+                }
+            };
+            for probe in [0, c] {
+                let av = (!after.is_empty()).then(|| view(&after));
+                prop_assert_eq!(
+                    evaluate(av, l, w, probe, now).unwrap(),
+                    refunded.judge(l, w, probe, now),
+                    "cost {} after a refund of {} at +{}",
+                    probe,
+                    c + 1,
+                    now - T0
+                );
+            }
+            if keep_refunds && gap % 3 == 0 {
+                value = after;
+                model = refunded;
+                continue;
             }
         }
         if !model.judge(l, w, c, now).allowed || c == 0 {
@@ -184,8 +242,9 @@ proptest! {
         l in prop_oneof![Just(1000u64), 20u64..200],
         w in prop_oneof![Just(100u64), Just(500u64), 30u64..2000],
         ops in proptest::collection::vec((gaps(), costs()), 1..300),
+        keep in any::<bool>(),
     ) {
-        play(l, w, &ops, &mut Seen::default())?;
+        play(l, w, &ops, keep, &mut Seen::default())?;
     }
 }
 
@@ -210,16 +269,19 @@ fn every_layout_change_happens() {
             ops.push((gap, cost));
         }
     }
-    play(100_000, 700, &ops, &mut seen).unwrap();
+    play(100_000, 700, &ops, false, &mut seen).unwrap();
     // And a tight limit: denials searched for their retry time in a ring.
-    play(300, 900, &ops, &mut seen).unwrap();
+    play(300, 900, &ops, false, &mut seen).unwrap();
+    // Refunds kept: logs rebuilt smaller, flat and ring.
+    play(100_000, 700, &ops, true, &mut seen).unwrap();
     assert!(
         seen.rings > 0
             && seen.to_ring > 0
             && seen.to_flat > 0
             && seen.grew_wrapped > 0
             && seen.released > 0
-            && seen.multi_block_search > 0,
+            && seen.multi_block_search > 0
+            && seen.refunds > 0,
         "{seen:?}"
     );
 }
