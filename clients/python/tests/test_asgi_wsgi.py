@@ -138,3 +138,23 @@ def test_wsgi_fail_open_logs(caplog: pytest.LogCaptureFixture) -> None:
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://t") as client:
         r = client.get("/")
         assert r.status_code == 429 and r.headers["retry-after"] == "2"
+
+
+def test_wsgi_penalty_retry_after_covers_the_lock(server: Server) -> None:
+    """A limiter with a penalty: the breach locks the client out for 2 h, and
+    every 429 says so in Retry-After (not the minute the window has left)."""
+    c = redis.Redis(host=server.host, port=server.port)
+    lim = RateLimiter(c, "1/minute", prefix=uuid.uuid4().hex, penalty="2h")
+    app = validator(WSGIRateLimitMiddleware(validator(wsgi_hello), lim))
+    with httpx.Client(transport=httpx.WSGITransport(app=app, remote_addr="10.0.0.8"), base_url="http://t") as client:
+        assert client.get("/").status_code == 200
+        locked = [client.get("/") for _ in range(2)]
+        for resp in locked:
+            assert resp.status_code == 429
+            assert 7190 <= int(resp.headers["retry-after"]) <= 7200
+            assert int(resp.headers["x-ratelimit-reset"]) >= int(time.time()) + 7190
+            assert resp.headers["x-ratelimit-remaining"] == "0"
+        assert locked[0].headers["retry-after"] == "7200"  # the hit that started the lock
+    st = lim.stats("10.0.0.8")[0]
+    assert st.penalized and 7_190_000 < st.penalty_ms <= 7_200_000
+    c.close()

@@ -234,3 +234,121 @@ def test_async_gather_exact(server: Server, key: str) -> None:
         return sum(r.allowed for r in res)
 
     assert asyncio.run(main()) == 40
+
+
+# -- penalties (PENALTY) and refunds (RL.REFUND) ------------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_penalty_locks_the_key_until_it_ends(api: SyncFacade, key: str, strategy: str) -> None:
+    lim = api.limiter("2/300ms", strategy=strategy, penalty="1500ms")
+    assert lim.penalty == "1500ms" and lim.penalty_ms == 1500
+    assert lim.hit(key) and lim.hit(key)
+    breach = lim.hit(key)  # denied for usage: starts the penalty, and says so
+    assert not breach.allowed and breach.penalized and breach.remaining == 0
+    assert 1400 < breach.retry_after_ms <= 1500 and breach.reset_after_ms > 1400
+    assert api.limiter("2/300ms", strategy=strategy).stats(key)[0].penalty_ms > 1400
+    time.sleep(0.65)  # the window is free again (sliding: two windows), the key still locked
+    later = lim.hit(key)
+    assert not later.allowed and later.penalized and later.remaining == 0
+    assert 0 < later.retry_after_ms <= breach.retry_after_ms - 600  # not extended
+    # every call at the key is denied, whatever its limits, strategy or cost, with or without PENALTY
+    other = api.limiter("1000/s", strategy="fixed-window")
+    t = other.hit(key, cost=0)
+    assert not t.allowed and not t.penalized and t.remaining == 0 and t.retry_after_ms >= later.retry_after_ms - 50
+    stats = lim.stats(key)
+    assert stats[0].penalized and stats[0].remaining == 0 and stats[0].retry_after_ms >= stats[0].penalty_ms
+    h = later.headers()
+    assert int(h["Retry-After"]) * 1000 >= stats[0].penalty_ms
+    time.sleep(later.retry_after + 0.05)
+    assert lim.stats(key)[0].penalty_ms == 0
+    assert lim.hit(key).allowed
+
+
+def test_penalty_on_test_only_reports(api: SyncFacade, key: str) -> None:
+    lim = api.limiter("1/h;100/d", penalty="2h")
+    assert lim.hit(key)
+    probe = lim.test(key)  # what a hit would answer: denied, and locked for 2 h
+    assert not probe.allowed and not probe.penalized and 7_190_000 < probe.retry_after_ms <= 7_200_000
+    stats = lim.stats(key)
+    assert [s.penalty_ms for s in stats] == [0, 0]  # RL.TEST changed nothing
+    res = lim.hit(key)
+    assert not res.allowed and res.penalized and 7_190_000 < res.retry_after_ms <= 7_200_000
+    stats = lim.stats(key)
+    assert stats[0].penalty_ms == stats[1].penalty_ms > 7_190_000 and stats[0].penalty > 7190
+    # HTTP headers under the penalty: never earlier than its end
+    h = res.headers()
+    assert h["Retry-After"] == str(-(-res.retry_after_ms // 1000)) and int(h["Retry-After"]) >= 7190
+    assert int(h["X-RateLimit-Reset"]) >= int(time.time()) + 7190
+    assert h["X-RateLimit-Remaining"] == "0" and ";r=0;t=" in h["RateLimit"]
+
+
+def test_penalty_not_started_by_a_hit_that_can_never_pass(api: SyncFacade, key: str) -> None:
+    lim = api.limiter("2/h", penalty="1h")
+    never = lim.hit(key, cost=3)
+    assert not never.allowed and never.retry_after_ms == -1 and not never.penalized
+    assert lim.stats(key)[0].penalty_ms == 0
+    assert lim.hit(key, cost=2).allowed
+
+
+def test_penalty_values_on_the_wire(server: Server, key: str) -> None:
+    from datetime import timedelta
+
+    c = redis.Redis(host=server.host, port=server.port)
+    for value, text in [(" 2 Minutes ", "2 Minutes"), ("hour", "hour"), (90, "90000ms"), (0.25, "250ms"),
+                        (timedelta(minutes=15), "900000ms")]:
+        lim = RateLimiter(c, "1/h", penalty=value)
+        assert lim.penalty == text
+        lim.clear(key)
+        assert lim.hit(key) and lim.hit(key).penalized  # the module takes it
+        assert c.execute_command("RL.CLEAR", f"rl:{key}") == 1
+    c.close()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_refund_gives_usage_back(api: SyncFacade, key: str, strategy: str) -> None:
+    lim = api.limiter("5/h;50/d", strategy=strategy, penalty="1h")  # no PENALTY goes with RL.REFUND
+    for _ in range(3):
+        assert lim.hit(key)
+    back = lim.refund(key)
+    assert isinstance(back, RateLimitResult) and back.allowed and not back.penalized
+    assert (back.limit, back.remaining) == (5, 3)
+    now = lim.test(key, cost=0)  # the reply is what RL.TEST COST 0 gives right after
+    assert (now.allowed, now.limit, now.remaining, now.retry_after_ms) == (True, 5, 3, 0)
+    assert abs(now.reset_after_ms - back.reset_after_ms) <= 50
+    assert [s.remaining for s in lim.stats(key)] == [3, 48]
+    assert lim.refund(key, cost=2).remaining == 5
+    all_back = lim.refund(key, cost=100)  # never below zero; an empty key is deleted
+    assert (all_back.allowed, all_back.remaining, all_back.reset_after_ms) == (True, 5, 0)
+    assert [s.remaining for s in lim.stats(key)] == [5, 50]
+
+
+def test_refund_key_deleted_cost_range_and_penalty_stays(server: Server, key: str) -> None:
+    c = redis.Redis(host=server.host, port=server.port)
+    lim = RateLimiter(c, "2/h", penalty="1h")
+    assert lim.hit(key, cost=2)
+    assert lim.refund(key, cost=2).remaining == 2
+    assert not c.exists(lim.redis_key(key))  # no usage left: the key is gone
+    assert lim.refund(key).remaining == 2  # nothing to give back: nothing written
+    assert not c.exists(lim.redis_key(key))
+    for bad in (0, -1, 4294967296, True, 1.0):
+        with pytest.raises(ValueError):
+            lim.refund(key, cost=bad)  # type: ignore[arg-type]
+    assert lim.hit(key, cost=2) and lim.hit(key).penalized  # locked
+    under = lim.refund(key, cost=2)  # refunds never lift a penalty
+    assert not under.allowed and under.remaining == 0 and under.retry_after_ms > 3_500_000
+    assert lim.stats(key)[0].penalty_ms > 3_500_000
+    c.close()
+
+
+def test_refund_when_unreachable(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="redis_ratelimit")
+    with pytest.raises(redis.ConnectionError):
+        RateLimiter(_dead_client(False), "10/s").refund("k")
+    res = RateLimiter(_dead_client(False), "10/s", on_error="open").refund("k")
+    assert res.error and "RL.REFUND" in caplog.text and "refund not made" in caplog.text
+
+    async def go() -> RateLimitResult:  # the client is made inside the loop (Python 3.9)
+        return await AsyncRateLimiter(_dead_client(True), "10/s", on_error="closed").refund("k")
+
+    assert asyncio.run(go()).error

@@ -8,7 +8,7 @@
 """
 
 from ._async import AsyncRateLimiter
-from ._config import OnError
+from ._config import OnError, Penalty
 from ._core import ModuleNotLoadedError
 from ._grammar import Limit, parse_limits
 from ._results import LimitStats, RateLimitResult
@@ -24,6 +24,7 @@ __all__ = [
     "Limit",
     "ModuleNotLoadedError",
     "OnError",
+    "Penalty",
     "parse_limits",
     "__version__",
 ]

@@ -39,6 +39,11 @@ class AsyncRateLimiter(_LimiterBase):
     - ``strategy``: ``fixed-window`` (default), ``moving-window``,
       ``sliding-window-counter`` or ``gcra`` (with ``burst=``).
     - ``prefix``: the Redis key is ``f"{prefix}:{key}"`` (just ``key`` if empty).
+    - ``penalty``: lock the key for that long once a hit is denied for
+      usage (``PENALTY``; ``"1h"``, ``"15m"``, ``"500ms"``, a number of
+      seconds or a ``timedelta``). While locked, every hit and test at the
+      key is denied with ``retry_after`` at least the time left; sent with
+      ``hit`` and ``test`` only.
     - ``on_error``: when Redis is unreachable, ``"raise"`` (default), fail
       ``"open"`` (admit) or ``"closed"`` (deny, ``Retry-After`` =
       ``error_retry_after`` seconds). Failing open or closed logs a warning on
@@ -63,7 +68,9 @@ class AsyncRateLimiter(_LimiterBase):
             if self._cfg.on_error == "raise":
                 raise
             return self._cfg.fallback(cmd, key, e)
-        return decode_result(reply, self._cfg.policy, self._cfg.strategy)
+        return decode_result(
+            reply, self._cfg.policy, self._cfg.strategy, self._cfg.locks_when_denied(cmd, cost)
+        )
 
     async def hit(self, key: str, cost: int = 1) -> RateLimitResult:
         """Consume ``cost`` from every limit at ``key`` if all admit it (RL.HIT)."""
@@ -72,6 +79,14 @@ class AsyncRateLimiter(_LimiterBase):
     async def test(self, key: str, cost: int = 1) -> RateLimitResult:
         """What :meth:`hit` would answer now, changing nothing (RL.TEST)."""
         return await self._decide("RL.TEST", key, cost)
+
+    async def refund(self, key: str, cost: int = 1) -> RateLimitResult:
+        """Give ``cost`` (1 and up) back to every limit at ``key``, for a hit
+        that should not count after all (RL.REFUND). Usage never goes below
+        zero, and a penalty in force stays. Answers what ``test(key, cost=0)``
+        answers right after. Refund only a hit that was admitted: a denied
+        hit consumed nothing, and refunding it gives back an earlier one."""
+        return await self._decide("RL.REFUND", key, cost)
 
     async def stats(self, key: str) -> List[LimitStats]:
         """State of each limit, in the order written (RL.STATS)."""

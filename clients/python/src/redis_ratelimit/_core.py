@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._config import OnError, _Config
+from ._config import OnError, Penalty, _Config
 
 
 class ModuleNotLoadedError(RuntimeError):
@@ -25,11 +25,12 @@ class _LimiterBase:
         prefix: str = "rl",
         *,
         burst: Optional[int] = None,
+        penalty: Optional[Penalty] = None,
         on_error: OnError = "raise",
         error_retry_after: float = 1.0,
     ) -> None:
         self.client = client
-        self._cfg = _Config(limits, strategy, prefix, burst, on_error, error_retry_after)
+        self._cfg = _Config(limits, strategy, prefix, burst, on_error, error_retry_after, penalty)
 
     @property
     def limits(self) -> str:
@@ -46,6 +47,17 @@ class _LimiterBase:
     @property
     def burst(self) -> Optional[int]:
         return self._cfg.burst
+
+    @property
+    def penalty(self) -> Optional[str]:
+        """The ``PENALTY`` argument sent with every hit and test (``"1h"``;
+        a number or timedelta given as ``"<n>ms"``), or None."""
+        return self._cfg.penalty
+
+    @property
+    def penalty_ms(self) -> Optional[int]:
+        """The penalty in ms, or None."""
+        return self._cfg.penalty_ms
 
     @property
     def on_error(self) -> OnError:

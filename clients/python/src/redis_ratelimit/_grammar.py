@@ -122,6 +122,31 @@ def parse_limits(text: str) -> Tuple[Limit, ...]:
     return tuple(out)
 
 
+_DURATION_RE = re.compile(r"^\s*([0-9]+)?\s*([a-zA-Z]+)\s*$")
+
+
+def parse_duration(text: str) -> int:
+    """A duration written like a limit's window, ``[multiple] unit``
+    (``500ms``, ``30s``, ``15m``, ``hour``, ``2 days``), in ms, as the
+    module reads ``PENALTY`` (its section 11): 1 ms to 10 years, and a bare
+    number (no unit) is an error. Raises ``ValueError``."""
+    if not isinstance(text, str):
+        raise TypeError(f"a duration must be a str, not {type(text).__name__}")
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise ValueError(f"invalid duration {text!r}: expected '[multiple] unit', e.g. '1h', '15m', '500ms'")
+    multiple = _bounded_int(m.group(1)) if m.group(1) is not None else 1
+    unit = m.group(2).lower()
+    if unit not in MS_PER_UNIT:
+        raise ValueError(f"invalid duration {text!r}: unknown unit {m.group(2)!r}")
+    if multiple < 1:
+        raise ValueError(f"invalid duration {text!r}: must be at least 1 ms")
+    ms = multiple * MS_PER_UNIT[unit]
+    if ms > MAX_WINDOW_MS:
+        raise ValueError(f"invalid duration {text!r}: longer than 10 years")
+    return ms
+
+
 def normalize_strategy(strategy: str) -> str:
     try:
         return STRATEGIES[strategy.lower()]

@@ -32,6 +32,14 @@ class RateLimitResult:
     #: True when Redis could not be reached and the limiter failed open or
     #: closed instead of asking the module; the numbers are then made up.
     error: bool = False
+    #: True when this was an RL.HIT with a penalty (the limiter's
+    #: ``penalty=``) that was denied and could pass some day: the key is
+    #: locked (the penalty started now or was already in force) and
+    #: ``retry_after`` is at least what the penalty has left. False does not
+    #: prove there is none (``test()``, ``refund()``, a cost above the limit,
+    #: a lock set by another limiter at the same key): ``stats()[0].penalty_ms``
+    #: is the authority.
+    penalized: bool = False
     #: client clock (time.time()) when the result was made, for X-RateLimit-Reset
     at: float = field(default_factory=time.time, compare=False)
 
@@ -89,7 +97,10 @@ class RateLimitResult:
           ``X-RateLimit-Reset`` (epoch seconds like Flask-Limiter and SlowAPI,
           or with ``reset="delta"`` seconds from now);
         - ``Retry-After`` (whole seconds, rounded up) on a denied hit that can
-          ever pass.
+          ever pass. Under a penalty the module's ``retry_after_ms`` and
+          ``reset_after_ms`` already cover the time the penalty has left, so
+          ``Retry-After``, ``RateLimit``'s ``t`` and ``X-RateLimit-Reset``
+          are never earlier than the end of the lock.
 
         A result made while Redis was unreachable carries only
         ``Retry-After`` when it denies.
@@ -129,10 +140,23 @@ class LimitStats:
     remaining: int
     reset_after_ms: int
     retry_after_ms: int
+    #: ms left of the key's penalty (PENALTY), 0 when none; the same in
+    #: every entry of one RL.STATS reply (0 from a module without penalties).
+    penalty_ms: int = 0
 
     @property
     def window(self) -> float:
         return self.window_ms / 1000.0
+
+    @property
+    def penalty(self) -> float:
+        """Seconds left of the key's penalty, 0.0 when none."""
+        return self.penalty_ms / 1000.0
+
+    @property
+    def penalized(self) -> bool:
+        """True while a penalty locks the key."""
+        return self.penalty_ms > 0
 
     @property
     def reset_after(self) -> float:
@@ -149,7 +173,12 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, (bytes, bytearray)) else str(v)
 
 
-def decode_result(reply: Any, policy: Tuple[Limit, ...], strategy: str) -> RateLimitResult:
+def decode_result(
+    reply: Any, policy: Tuple[Limit, ...], strategy: str, locks_when_denied: bool = False
+) -> RateLimitResult:
+    """The five integers of RL.HIT / RL.TEST / RL.REFUND. ``locks_when_denied``:
+    the call was an RL.HIT with PENALTY and a cost above 0, so a denial that
+    can pass some day means the key is under a penalty."""
     if not isinstance(reply, (list, tuple)) or len(reply) != 5:
         raise ValueError(f"unexpected RL.HIT reply: {reply!r}")
     a, lim, rem, reset, retry = (int(x) for x in reply)
@@ -161,6 +190,7 @@ def decode_result(reply: Any, policy: Tuple[Limit, ...], strategy: str) -> RateL
         retry_after_ms=retry,
         policy=policy,
         strategy=strategy,
+        penalized=locks_when_denied and a != 1 and retry >= 0,
     )
 
 
@@ -181,6 +211,7 @@ def decode_stats(reply: Any) -> List[LimitStats]:
                 remaining=int(d["remaining"]),
                 reset_after_ms=int(d["reset_after_ms"]),
                 retry_after_ms=int(d["retry_after_ms"]),
+                penalty_ms=int(d.get("penalty_ms", 0)),
             )
         )
     return out
