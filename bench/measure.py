@@ -116,12 +116,19 @@ def replay_args(argv, ident, t_shift):
 class Cell:
     """One peer of an interleaved group: a command (template) on a server."""
 
-    def __init__(self, label, kind, make_cmd, strategy=None, keys=None):
+    def __init__(self, label, kind, make_cmd, strategy=None, keys=None, prefill=None,
+                 versus=None):
         self.label = label
         self.kind = kind  # incr | rl | limits | floor | cell
         self.make_cmd = make_cmd  # ident -> argv
         self.strategy = strategy
         self.keys = keys  # None: both key patterns; else only "hot" or "random"
+        # ident -> argv run before the measured run, on the same keys (a
+        # refund needs usage to give back)
+        self.prefill = prefill
+        # the label of a cell this one is compared to, same rounds (its
+        # server time over that one's goes in the targets column)
+        self.versus = versus
 
     def runs_on(self, keys):
         return self.keys is None or self.keys == keys
@@ -150,6 +157,29 @@ def hit_cells(limits_calls, rec_time):
         # floor of that path (first call admitted, then read-and-reply only).
         cells.append(Cell("FLOOR.DENY (API calls only)", "floor",
                           lambda i: ["FLOOR.DENY", f"bench:floordeny:{i}"], keys="hot"))
+    # PENALTY that never triggers: the same never-denied hit with and without
+    # it (a limit no run reaches), so that any cost of the option shows.
+    never = "4294967295/m"
+    # ("extra": no target applies; the ratio to `versus` is reported.)
+    cells.append(Cell("RL.HIT fixed, never denied", "extra",
+                      lambda i: ["RL.HIT", f"bench:nd:{i}", never, "STRATEGY", "fixed-window"],
+                      "fixed-window"))
+    cells.append(Cell("RL.HIT fixed, never denied, PENALTY 1h", "extra",
+                      lambda i: ["RL.HIT", f"bench:ndp:{i}", never, "STRATEGY", "fixed-window",
+                                 "PENALTY", "1h"], "fixed-window",
+                      versus="RL.HIT fixed, never denied"))
+    # RL.REFUND of 1 on keys that hold usage (prefilled with a large cost):
+    # every call gives usage back and writes.
+    for s, short in (("fixed-window", "fixed"), ("gcra", "gcra")):
+        cells.append(Cell(
+            f"RL.REFUND {short} (key holding usage)", "extra",
+            (lambda s, short: lambda i: ["RL.REFUND", f"bench:rf{short}:{i}", "4294967295/h",
+                                         "STRATEGY", s])(s, short),
+            s,
+            prefill=(lambda s, short: lambda i: ["RL.HIT", f"bench:rf{short}:{i}",
+                                                 "4294967295/h", "STRATEGY", s,
+                                                 "COST", "4000000000"])(s, short),
+            versus=f"RL.HIT {short}"))
     if CELL:
         cells.append(Cell("CL.THROTTLE 99 100 60 1", "cell",
                           lambda i: ["CL.THROTTLE", f"bench:cell:{i}", "99", "100", "60", "1"]))
@@ -184,6 +214,13 @@ def measure(server, cell, keys, pipeline, flush=True):
     ident = "hot" if keys == "hot" else "__rand_int__"
     cmd = cell.make_cmd(ident)
     n = N_P1 if pipeline == 1 else N_P16
+    if cell.prefill is not None:
+        if keys == "random":
+            # Three fills of the key space: about 95% of the ids hold usage.
+            run_benchmark(server, cell.prefill(ident), 3 * RANDKEYS, 16, rand=True, flush=flush)
+            flush = False
+        else:
+            server.r.execute_command(*cell.prefill(ident))
     ops = run_benchmark(server, cmd, n, pipeline, rand=(keys == "random"), flush=flush)
     calls, usec = cmdstat(server, cmd[0])
     return {"ops": ops, "calls": calls, "usec": usec, "usec_per_call": usec / calls}

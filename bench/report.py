@@ -191,6 +191,11 @@ def summarize(raw, cells_hit, cells_read):
                                   for q, f in zip(pr, fr)])
                         detail += f"; {floor.label.split()[0]} alone: {fv:.1f}x"
                     targets.append((f"{what} ({where})", ok, detail))
+            if getattr(cell, "versus", None) in per:
+                vr = per[cell.versus]["rounds"]
+                vs = med([x["usec_per_call"] / v["usec_per_call"]
+                          for x, v in zip(p["rounds"], vr)])
+                checks.append(f"{vs:.2f}x the server time of {cell.versus}")
             row["targets"] = "; ".join(checks)
             main.append(row)
     return main, targets
