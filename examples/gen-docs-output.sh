@@ -135,3 +135,45 @@ if want gcra; then
   cli RL.HIT g 3/1s STRATEGY gcra
   cli RL.HIT g 3/1s STRATEGY gcra BURST 1
 fi
+
+if want penalty; then
+  section penalty
+  cli RL.HIT login:alice 3/15m PENALTY 1h
+  cli RL.HIT login:alice 3/15m PENALTY 1h
+  cli RL.HIT login:alice 3/15m PENALTY 1h
+  cli RL.HIT login:alice 3/15m PENALTY 1h
+  cli RL.HIT login:alice 100/s
+  cli RL.STATS login:alice 3/15m
+  cli PTTL login:alice
+  cli RL.CLEAR login:alice
+  cli RL.HIT login:alice 3/15m PENALTY 1h
+fi
+
+if want refund; then
+  section refund
+  cli RL.HIT upload:3 10/m STRATEGY moving COST 4
+  cli RL.HIT upload:3 10/m STRATEGY moving COST 3
+  cli RL.REFUND upload:3 10/m STRATEGY moving COST 5
+  cli RL.REFUND upload:3 10/m STRATEGY moving COST 5
+  cli EXISTS upload:3
+  cli RL.REFUND upload:3 10/m STRATEGY moving
+  cli RL.REFUND upload:3 10/m COST 0
+fi
+
+if want refund-strategies; then
+  section refund-fixed
+  cli RL.HIT rf 5/10s COST 3
+  cli RL.REFUND rf 5/10s COST 2
+  cli RL.REFUND rf 5/10s COST 2
+  cli EXISTS rf
+  section refund-sliding
+  cli RL.HIT rs 4/1s STRATEGY sliding COST 4
+  pause 1.5
+  cli RL.HIT rs 4/1s STRATEGY sliding
+  cli RL.REFUND rs 4/1s STRATEGY sliding COST 3
+  section refund-gcra
+  cli RL.HIT rg 10/10s STRATEGY gcra COST 6
+  cli RL.REFUND rg 10/10s STRATEGY gcra COST 2
+  pause 3
+  cli RL.REFUND rg 10/10s STRATEGY gcra COST 4
+fi
