@@ -414,7 +414,10 @@ pub(crate) fn hit_vec(
         return Ok((verdict, None));
     }
     let mut t = Tracked::new(value);
-    Ok((verdict, Some(commit(&mut t, plan, req, now, bounds)?)))
+    Ok((
+        verdict,
+        Some(commit(&mut t, &mut { plan }, req, now, bounds)?),
+    ))
 }
 
 /// RL.TEST: what RL.HIT would reply on `value` at `now`, its verdict or
@@ -449,29 +452,30 @@ pub fn test(
 /// limit is not judged twice. A refusal (a size guard) changes nothing.
 pub fn commit<B: ValueBuf>(
     t: &mut Tracked<B>,
-    plan: Plan,
+    plan: &mut Plan,
     req: &Request,
     now: u64,
     bounds: Bounds,
 ) -> Result<u64, EngineError> {
     let Plan {
-        mut records,
-        mut next,
+        records,
+        next,
         starts_penalty,
         ..
     } = plan;
+    let starts_penalty = *starts_penalty;
     debug_assert!(
         reindex(t.bytes()).is_ok_and(|r| r.as_slice() == records.as_slice()),
         "records are the index of these bytes"
     );
     if let Some(end) = starts_penalty {
-        return start_penalty(t, &records, end, now);
+        return start_penalty(t, records, end, now);
     }
-    if write_guard(t.bytes(), &records, req, now, bounds)? {
+    if write_guard(t.bytes(), records, req, now, bounds)? {
         compact_logs(t, now)?;
-        records = reindex(t.bytes())?;
+        *records = reindex(t.bytes())?;
     }
-    let all_named = drop_idle_records(t, &mut records, req, now)?;
+    let all_named = drop_idle_records(t, records, req, now)?;
     // When every record is one of these limits', each is rewritten below
     // and, when each write knows its record's new usage end (fixed-size
     // states), the key's expiry is the latest of them: nothing is decoded
@@ -480,7 +484,7 @@ pub fn commit<B: ValueBuf>(
     let n = req.limits.len();
     for (i, l) in req.limits.iter().enumerate() {
         let len = t.bytes().len();
-        let rec = find(&records, req.strategy, l.window_ms);
+        let rec = find(records, req.strategy, l.window_ms);
         let next = match next.take() {
             Some(judged) if n == 1 => judged,
             _ => {
@@ -493,19 +497,19 @@ pub fn commit<B: ValueBuf>(
                     .ok_or(EngineError::NotState)?
             }
         };
-        let end = strategy::write(t, &records, rec, next, quota(req, l), req.cost, now)?;
+        let end = strategy::write(t, records, rec, next, quota(req, l), req.cost, now)?;
         ends = match (ends, end) {
             (Some(latest), Some(end)) => Some(latest.max(Some(end))),
             _ => None,
         };
         let last = i + 1 == n;
         if (t.bytes().len() != len || rec.is_none()) && !(last && ends.is_some()) {
-            records = reindex(t.bytes())?;
+            *records = reindex(t.bytes())?;
         }
     }
     match ends {
         Some(latest) => latest.ok_or(EngineError::NotState),
-        None => latest_end(&records, t.bytes(), now)?.ok_or(EngineError::NotState),
+        None => latest_end(records, t.bytes(), now)?.ok_or(EngineError::NotState),
     }
 }
 
@@ -714,7 +718,7 @@ mod tests {
             let before = value.len();
             over_guard += u64::from(before > bounds.value);
             let mut t = Tracked::new(&mut value);
-            commit(&mut t, plan, &req, now, bounds)
+            commit(&mut t, &mut { plan }, &req, now, bounds)
                 .unwrap_or_else(|e| panic!("hit {hits} at +{} ms refused: {e:?}", now - start));
             largest = largest.max(value.len());
             hits += 1;

@@ -17,7 +17,7 @@ fn stats_without_state_resp2_is_flat_arrays() {
     assert_eq!(items.len(), 2, "{v:?}");
     for it in &items {
         match it {
-            Value::Array(flat) => assert_eq!(flat.len(), 12, "{it:?}"),
+            Value::Array(flat) => assert_eq!(flat.len(), 14, "{it:?}"),
             other => panic!("RESP2: each entry must be a flat array, got {other:?}"),
         }
     }
@@ -65,7 +65,7 @@ fn stats_without_state_resp3_is_maps() {
         assert_eq!(items.len(), 2);
         for it in &items {
             match it {
-                Value::Map(pairs) => assert_eq!(pairs.len(), 6, "{it:?}"),
+                Value::Map(pairs) => assert_eq!(pairs.len(), 7, "{it:?}"),
                 other => panic!("RESP3: each entry must be a map, got {other:?}"),
             }
         }

@@ -32,6 +32,11 @@ def t6(v):
     return struct.pack("<Q", v)[:6]
 
 
+def penalty(end):
+    """A penalty record (tag 0xF8, src/penalty.rs): the instant it ends."""
+    return b"\xf8" + t6(end)
+
+
 def fixed(w, start, used):
     return b"\xf9" + varint(w) + t6(start) + varint(used)
 
@@ -122,6 +127,12 @@ def main():
         (2, [b"10/s", b"COST", b"1"]),
         (0, [b"10/s", b"COST", b"1", b"cost", b"2"]),
         (1, [b"10/s", b"STRATEGY"]),
+        (0, [b"5/15m", b"PENALTY", b"1h"]),
+        (1, [b"5/15m", b"penalty", b" 2 days "]),
+        (0, [b"5/15m", b"PENALTY", b"5"]),
+        (4, [b"10/s", b"COST", b"3", b"STRATEGY", b"moving"]),
+        (4, [b"10/s", b"COST", b"0"]),
+        (2, [b"10/s", b"PENALTY", b"1h"]),
     ]
     for i, (cmd, words) in enumerate(args):
         write("arg_parser", "%02d" % i, bytes([cmd]) + b"\0".join(words))
@@ -146,6 +157,14 @@ def main():
         (1, [(300, W)], ring(W, spread, block=64, free=3, rotate=1)),
         (1, [(150, W), (20, 60 * W)], ring(W, spread, rotate=2)
          + moving(60 * W, [(NOW - 30_000, 7), (NOW, 1)]) + fixed(W, NOW - 10, 1)),
+    ]
+    # Penalties: in force, ended, beside states, alone, two (not state).
+    states += [
+        (0, [(10, W)], fixed(W, NOW - 200, 10) + penalty(NOW + 60_000)),
+        (1, [(10, W)], penalty(NOW - 5) + moving(W, [(NOW - 900, 1), (NOW - 1, 1)])),
+        (3, [(3, W)], penalty(NOW + 1)),
+        (2, [(10, W)], sliding(W, NOW - 1500, 4, 9) + penalty(NOW + 10) + penalty(NOW + 20)),
+        (1, [(200, W)], ring(W, spread) + penalty(NOW + 3_600_000)),
     ]
     for i, (strategy, limits, value) in enumerate(states):
         write("state_decoder", "%02d" % i,

@@ -4,8 +4,8 @@
     tools/leak_workload.py N SEED > cmds.resp     (prints the expected
                                                    error count on stderr)
 
-All four commands, all strategies, one to three limits, COST 0 and large,
-BURST, RL.CLEAR with and without limits, moving-window logs grown past the
+All five commands, all strategies, one to three limits, COST 0 and large,
+BURST, PENALTY, refunds, RL.CLEAR with and without limits, moving-window logs grown past the
 in-place (DMA) threshold, and on purpose: bad limits, bad options, wrong
 arity, non-UTF-8 bytes and WRONGTYPE on keys of other types (their error
 paths allocate too); keyspace notifications on, INFO ratelimit and CONFIG
@@ -32,6 +32,11 @@ BAD = [
     ["RL.HIT", b"k\xff", b"\xff\xfe/s"],
     ["RL.HIT", "k", "1/s;" * 17],
     ["RL.HIT", "k", "x" * 5000],
+    ["RL.HIT", "k", "10/s", "PENALTY", "5"],
+    ["RL.HIT", "k", "10/s", "PENALTY", "x" * 5000],
+    ["RL.REFUND", "k", "10/s", "COST", "0"],
+    ["RL.REFUND", "k", "10/s", "PENALTY", "1s"],
+    ["RL.REFUND", "k"],
 ]
 
 
@@ -91,6 +96,12 @@ def main():
                     args += ["COST", str(rnd.choice([0, 1, 2, 5, 4294967295]))]
                 if st == "gcra" and rnd.random() < 0.3:
                     args += ["BURST", str(rnd.choice([1, 2, 10]))]
+                if rnd.random() < 0.2:
+                    args += ["PENALTY", rnd.choice(["50ms", "1s", "2 minutes"])]
+            elif c < 0.52:
+                args = ["RL.REFUND", key, lim, "STRATEGY", st]
+                if rnd.random() < 0.5:
+                    args += ["COST", str(rnd.choice([1, 2, 7, 4294967295]))]
             elif c < 0.7:
                 args = ["RL.TEST", key, lim, "STRATEGY", st]
                 if rnd.random() < 0.3:

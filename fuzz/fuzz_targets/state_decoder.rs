@@ -182,7 +182,7 @@ fuzz_target!(|data: &[u8]| {
     let max_log = usize::from(data[21] >> 2) * 8;
     let mut guarded = value.to_vec();
     let mut t = Tracked::new(&mut guarded);
-    let refused = engine::commit(&mut t, plan.clone(), &req, now, Bounds::with_log(max_log));
+    let refused = engine::commit(&mut t, &mut plan.clone(), &req, now, Bounds::with_log(max_log));
     let untouched = t.dirty_ranges(0).is_empty();
     match refused {
         Err(EngineError::LogFull(_)) => {
@@ -200,7 +200,7 @@ fuzz_target!(|data: &[u8]| {
     let mut t = Tracked::new(&mut after);
     let committed = engine::commit(
         &mut t,
-        plan,
+        &mut { plan },
         &req,
         now,
         Bounds::with_log(engine::MAX_VALUE_LEN),

@@ -146,13 +146,13 @@ fn hit_with(ctx: Ctx, args: &[*mut raw::RedisModuleString], req: &Request) {
         Content::Str(v) => Some(v),
         Content::Other => return reply::wrongtype(ctx),
     };
-    let (decision, plan) = match engine::decide(current, req, now) {
+    let (decision, mut plan) = match engine::decide(current, req, now) {
         Ok(d) => d,
         Err(e) => return engine_error(ctx, e),
     };
     let (locked, starts_penalty) = (plan.locked(), plan.starts_penalty());
     if plan.writes(&decision, req) {
-        if let Err(e) = key.commit_hit(plan, req, now, config::max_log_bytes()) {
+        if let Err(e) = key.commit_hit(&mut plan, req, now, config::max_log_bytes()) {
             return engine_error(ctx, e);
         }
         bump(&COUNTERS.keys_written);

@@ -176,7 +176,7 @@ impl Key {
     #[inline]
     pub fn commit_hit(
         &mut self,
-        plan: Plan,
+        plan: &mut Plan,
         req: &Request,
         now: u64,
         max_log_bytes: usize,

@@ -146,8 +146,8 @@ impl Sim {
         }
         if reply.allowed && cost > 0 {
             let mut t = Tracked::new(&mut self.value);
-            let expire_at =
-                engine::commit(&mut t, plan, &req, now, bounds()).expect("admitted hit commits");
+            let expire_at = engine::commit(&mut t, &mut { plan }, &req, now, bounds())
+                .expect("admitted hit commits");
             assert!(expire_at > now, "expiry {expire_at} not after {now}");
             self.m = self.m.max(now);
             let records = index(&self.value).expect("committed value decodes");
@@ -434,7 +434,7 @@ fn clock_past_the_storable_range_is_refused_or_correct() {
                 }
                 let mut value = Vec::new();
                 let mut t = Tracked::new(&mut value);
-                let expire_at = engine::commit(&mut t, plan, &req, now, bounds())
+                let expire_at = engine::commit(&mut t, &mut { plan }, &req, now, bounds())
                     .map_err(|e| format!("admitted, then commit failed: {e:?}"))?;
                 if expire_at <= now {
                     return Err(format!("expiry {expire_at} not after now"));

@@ -530,7 +530,7 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
             let mut t = Tracked::new(&mut value);
             expire_at = engine::commit(
                 &mut t,
-                plan,
+                &mut { plan },
                 &req,
                 now,
                 Bounds::with_log(engine::MAX_VALUE_LEN),
@@ -557,7 +557,7 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
             let mut t = Tracked::new(&mut value);
             expire_at = engine::commit(
                 &mut t,
-                plan,
+                &mut { plan },
                 &req,
                 now,
                 Bounds::with_log(engine::MAX_VALUE_LEN),
