@@ -351,6 +351,11 @@ fn compact_logs<B: ValueBuf>(t: &mut Tracked<B>, now: u64) -> Result<(), EngineE
             Rewrite::Keep => {}
             Rewrite::Drop => t.splice(r.at()..r.end(), &[]),
             Rewrite::Body(body) => t.splice(r.body()..r.end(), &body),
+            Rewrite::Patch(patches) => {
+                for (at, bytes) in patches {
+                    t.write(r.body() + at, &bytes);
+                }
+            }
         }
     }
     Ok(())
@@ -546,7 +551,10 @@ fn drop_idle_records<B: ValueBuf>(
     let named = |r: &Record| {
         r.strategy == req.strategy && req.limits.iter().any(|l| l.window_ms == r.window_ms)
     };
-    if records.iter().all(named) && records.penalty.is_none() {
+    // A penalty that ended stays until a new one takes its place (dropping
+    // it would shrink the value, and a large one would then be replicated
+    // whole).
+    if records.iter().all(named) {
         return Ok(true);
     }
     let len = t.bytes().len();
@@ -609,9 +617,10 @@ pub enum Refunded {
 
 /// RL.REFUND: gives `req.cost` back to every limit of `req` that holds
 /// usage (each kind says how, [`crate::strategy::Kind::refund`]); states
-/// left without usage go, as do other limits' idle states and a penalty
-/// that ended. A penalty in force stays. A refund that gives nothing back
-/// changes nothing.
+/// left without usage go, and the key when nothing in it counts any more.
+/// Nothing else is touched (other limits' idle states, a penalty: removing
+/// them would shrink the value, and a large one would then be replicated
+/// whole). A refund that gives nothing back changes nothing.
 pub fn refund<B: ValueBuf>(
     t: &mut Tracked<B>,
     req: &Request,
@@ -640,10 +649,12 @@ pub fn refund<B: ValueBuf>(
             Rewrite::Keep => {}
             Rewrite::Drop => t.splice(r.at()..r.end(), &[]),
             Rewrite::Body(body) => t.splice(r.body()..r.end(), &body),
+            Rewrite::Patch(patches) => {
+                for (at, bytes) in patches {
+                    t.write(r.body() + at, &bytes);
+                }
+            }
         }
-    }
-    if !t.bytes().is_empty() {
-        prune(t, now, |_| false)?;
     }
     if t.bytes().is_empty() {
         return Ok(Refunded::Emptied);

@@ -2608,3 +2608,62 @@ fn info_counts_penalties_and_refunds_and_resetstat_clears_them() {
         (0, 1, 1)
     );
 }
+
+/// An empty string is not rate-limit state: RL.REFUND answers WRONGTYPE,
+/// as every other command does, and leaves it.
+#[test]
+fn refund_on_an_empty_string_is_wrongtype() {
+    let s = Server::start();
+    let mut c = s.conn();
+    raw(&mut c, &["SET", "e", ""]).unwrap();
+    let e = err(&mut c, &["RL.REFUND", "e", "1/s"]);
+    assert!(e.starts_with("WRONGTYPE"), "{e}");
+    assert_eq!(dump(&mut c, "e"), dump(&mut c, "e"));
+    let v: String = redis::cmd("GET").arg("e").query(&mut c).unwrap();
+    assert_eq!(v, "");
+}
+
+/// A refund on a large moving-window log (a ring of blocks) is taken off
+/// its tail in place: it replicates about a header's bytes, not the log,
+/// whether it stays in the tail block or empties many blocks, and a
+/// replica without the module stays identical.
+#[test]
+fn a_refund_on_a_large_log_replicates_only_what_it_changes() {
+    let p = Server::start();
+    let r = replica_of(&p, false);
+    let mut c = p.conn();
+    let limit = "4294967295/h";
+    let opts = ["STRATEGY", "moving"];
+    // 20,000 hits: a ring of about 40 blocks (about 20 KB).
+    let mut pipe = redis::pipe();
+    for i in 0..20_000 {
+        pipe.cmd("RL.HIT")
+            .arg("big")
+            .arg(limit)
+            .arg(&opts[..])
+            .arg("COST")
+            .arg(1 + i % 3)
+            .ignore();
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let len: i64 = redis::cmd("STRLEN").arg("big").query(&mut c).unwrap();
+    assert!(len > 15_000, "log of {len} bytes");
+    let used =
+        |c: &mut Connection| 4_294_967_295 - test(c, "big", limit, &with(&opts, &["COST", "0"]))[2];
+    let before = used(&mut c);
+    for cost in ["1", "2", "7000", "1", "15000"] {
+        let bytes = counter(&mut c, "ratelimit_propagated_bytes");
+        let reply = refund(&mut c, "big", limit, &with(&opts, &["COST", cost]));
+        assert_eq!(reply[0], 1);
+        let sent = counter(&mut c, "ratelimit_propagated_bytes") - bytes;
+        assert!(
+            sent <= 100,
+            "refund of {cost} replicated {sent} bytes of a {len}-byte log"
+        );
+        let strlen: i64 = redis::cmd("STRLEN").arg("big").query(&mut c).unwrap();
+        assert_eq!(strlen, len, "the log keeps its size");
+    }
+    assert_eq!(used(&mut c), before - 22_004);
+    wait_synced(&p, &r);
+    assert_same_data(&p, &r);
+}

@@ -283,32 +283,23 @@ pub fn refund(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
     with_request(ctx, Command::Refund, args, |req| {
         let now = now_ms();
         let mut key = Key::open(ctx, args[1], true);
-        let mut value = match key.content() {
-            Content::Empty => Vec::new(),
-            Content::Str(v) => v.to_vec(),
-            Content::Other => return reply::wrongtype(ctx),
-        };
-        if !value.is_empty() {
-            let mut t = Tracked::new(&mut value);
-            match engine::refund(&mut t, req, now) {
+        match key.content() {
+            Content::Empty => {}
+            // An empty string is no state, as for every other command.
+            Content::Str([]) | Content::Other => return reply::wrongtype(ctx),
+            Content::Str(_) => match key.refund(req, now) {
                 Err(e) => return engine_error(ctx, e),
-                Ok(Refunded::Unchanged) => {}
-                Ok(Refunded::Emptied) => {
-                    key.delete();
-                    key.replicate_delete();
-                    value.clear();
-                }
-                Ok(Refunded::Changed(expire_at)) => {
-                    bump(&COUNTERS.keys_written);
-                    key.write(t.bytes(), expire_at);
-                    key.replicate_whole(t.bytes(), expire_at);
-                }
-            }
+                Ok(Refunded::Changed(_)) => bump(&COUNTERS.keys_written),
+                Ok(_) => {}
+            },
         }
         bump(&COUNTERS.refund_calls);
         // The reply: what RL.TEST ... COST 0 says now.
         let probe = Request { cost: 0, ..*req };
-        let current = (!value.is_empty()).then_some(&value[..]);
+        let current = match key.content() {
+            Content::Str(v) => Some(v),
+            _ => None,
+        };
         match engine::test(current, &probe, now, config::max_log_bytes()) {
             Ok((d, _)) => reply::hit(ctx, d),
             Err(e) => engine_error(ctx, e),

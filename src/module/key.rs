@@ -14,7 +14,7 @@ use super::retained;
 use crate::args::Request;
 use crate::buf::{SMALL_INLINE, SmallBuf, Tracked, ValueBuf};
 use crate::codec::decimal;
-use crate::engine::{self, Bounds, EngineError, Plan};
+use crate::engine::{self, Bounds, EngineError, Plan, Refunded};
 
 // The write path by value size, in one place:
 //
@@ -205,6 +205,55 @@ impl Key {
         let expiry_changed = self.set_expire(expire_at);
         self.replicate_change(&t, expire_at, expiry_changed);
         Ok(())
+    }
+
+    /// RL.REFUND on this key's value (which must be a string), written and
+    /// replicated as a hit's write is: a small value through a stack copy
+    /// written back whole, a large one patched in place (a ring's tail
+    /// refund sends just the header and the changed entry); a value left
+    /// with nothing is deleted. A refund that gives nothing back writes
+    /// nothing.
+    pub fn refund(&mut self, req: &Request, now: u64) -> Result<Refunded, EngineError> {
+        let copy = match self.content() {
+            Content::Str(v) if v.len() > COPY_MAX => None,
+            Content::Str(v) => Some(SmallBuf::from_slice(v)),
+            _ => return Err(EngineError::NotState),
+        };
+        if let Some(mut copy) = copy {
+            let mut t = Tracked::new(&mut copy);
+            let refunded = engine::refund(&mut t, req, now)?;
+            match refunded {
+                Refunded::Unchanged => {}
+                Refunded::Emptied => {
+                    self.delete();
+                    self.replicate_delete();
+                }
+                Refunded::Changed(expire_at) => {
+                    self.write(t.bytes(), expire_at);
+                    self.replicate_whole(t.bytes(), expire_at);
+                }
+            }
+            return Ok(refunded);
+        }
+        self.seen.set(None);
+        let mut dma = DmaBuf::new(self.key);
+        let mut t = Tracked::new(&mut dma);
+        let refunded = engine::refund(&mut t, req, now);
+        if t.span().is_some() || t.shrunk() {
+            self.modified = true;
+        }
+        match refunded? {
+            Refunded::Unchanged => {}
+            Refunded::Emptied => {
+                self.delete();
+                self.replicate_delete();
+            }
+            Refunded::Changed(expire_at) => {
+                let expiry_changed = self.set_expire(expire_at);
+                self.replicate_change(&t, expire_at, expiry_changed);
+            }
+        }
+        refunded
     }
 
     /// Fires the keyspace event `event` of class `class` on this key (Redis

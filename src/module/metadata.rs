@@ -182,7 +182,7 @@ fn specs() -> Vec<Spec> {
             acl: WRITE,
             arity: -3,
             summary: "Gives COST (default 1) back to every limit; replies what RL.TEST with COST 0 replies afterwards.",
-            complexity: "O(N) for N limits; moving window: O(E) for E log entries counted",
+            complexity: "O(N) for N limits; moving window: O(log n + B) for B blocks emptied (a small log: O(E) for its E entries)",
             key_flags: rw,
             args: vec![KEY, limits(), strategy(), cost(), burst()],
         },

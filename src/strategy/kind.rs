@@ -34,6 +34,8 @@ pub enum Rewrite {
     Drop,
     /// This body instead of the record's (its tag may change with it).
     Body(Vec<u8>),
+    /// These bytes written over the body at these offsets (its size stays).
+    Patch(Vec<(usize, Vec<u8>)>),
 }
 
 /// One kind of stored state: the records of one strategy.

@@ -71,7 +71,7 @@ pub fn put_entry(out: &mut impl Sink, delta: u64, cost: u64) {
 /// if it does not decode (a cost of 1 is never written out, nor one past
 /// the largest amount).
 #[inline]
-fn read_entry(log: &[u8], pos: usize) -> Option<(u64, u64, usize)> {
+pub(super) fn read_entry(log: &[u8], pos: usize) -> Option<(u64, u64, usize)> {
     let mut p = pos;
     let tagged = get_varint(log, &mut p)?;
     let cost = if tagged & 1 == 1 {
@@ -408,13 +408,27 @@ impl Kind for Moving {
     }
 
     /// The newest counted entries give their cost back first (the oldest
-    /// of those it reaches may keep part of its cost); the log is written
-    /// again with what is left, in its layout (a refund is rare next to a
-    /// hit: O(entries counted), like compaction).
+    /// of those it reaches may keep part of its cost). A refund of all the
+    /// usage drops the log; a ring is patched in place from its tail
+    /// (O(blocks it empties)); a flat log, small, is written again with
+    /// what is left.
     fn refund(state: &View<'_>, quota: Quota, cost: u64, now: u64) -> Result<Rewrite, Corrupt> {
+        let used = match state {
+            View::Flat(f) => f.live_at(quota.window_ms, now)?.used,
+            View::Ring(r) => r.live_at(quota.window_ms, now)?.used,
+        };
+        if used == 0 {
+            return Ok(Rewrite::Keep);
+        }
+        if cost >= used {
+            return Ok(Rewrite::Drop);
+        }
         let mut entries = match state {
             View::Flat(f) => f.counted(quota.window_ms, now)?,
-            View::Ring(r) => r.counted(quota.window_ms, now)?,
+            View::Ring(r) => {
+                let patches = r.refund_from_tail(quota.window_ms, cost, now)?;
+                return Ok(Rewrite::Patch(patches));
+            }
         };
         if entries.is_empty() {
             return Ok(Rewrite::Keep);
@@ -434,11 +448,8 @@ impl Kind for Moving {
                 break;
             }
         }
-        Ok(match state {
-            _ if entries.is_empty() => Rewrite::Drop,
-            View::Flat(_) => Rewrite::Body(flat::rebuilt(&entries)),
-            View::Ring(r) => Rewrite::Body(r.rebuilt(&entries)),
-        })
+        // Less than the usage was given back: an entry is left.
+        Ok(Rewrite::Body(flat::rebuilt(&entries)))
     }
 
     fn reclaimable(state: &View<'_>, window_ms: u64, now: u64) -> Result<Option<usize>, Corrupt> {

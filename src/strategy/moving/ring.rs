@@ -127,6 +127,9 @@ fn block_at(raw: &[u8]) -> (u64, u64, usize) {
     (time, cum, fill)
 }
 
+/// Bytes to write over a body at given offsets.
+pub(super) type Patches = Vec<(usize, Vec<u8>)>;
+
 /// A read-only view of one ring.
 #[derive(Clone, Copy, Debug)]
 pub struct Ring<'a> {
@@ -385,40 +388,80 @@ impl<'a> Ring<'a> {
         Ok(Some(body))
     }
 
-    /// The entries counted at `now`, oldest first: (time, cost).
-    pub(super) fn counted(&self, window_ms: u64, now: u64) -> Result<Vec<(u64, u64)>, Corrupt> {
+    /// A refund of `cost`, less than the usage counted at `now`, taken off
+    /// the newest entries in place (the oldest one reached may keep part of
+    /// its cost): the patches (offset in the body, bytes). Blocks it empties
+    /// become free slots, and the freed bytes of the new tail block its
+    /// spare room, so the body keeps its size and a write sends just the
+    /// header and the changed entry: O(blocks emptied x block), never a walk
+    /// of the whole log.
+    pub(super) fn refund_from_tail(
+        &self,
+        window_ms: u64,
+        cost: u64,
+        now: u64,
+    ) -> Result<Patches, Corrupt> {
         let live = self.live_at(window_ms, now)?;
-        let mut out = Vec::new();
-        if live.used == 0 {
-            return Ok(out);
+        if cost >= live.used || live.block >= self.h.count {
+            return Err(Corrupt);
         }
-        for i in live.block..self.h.count {
+        let mut left = cost;
+        for i in (live.block..self.h.count).rev() {
             let b = self.block(i)?;
             let (off, time) = if i == live.block {
                 (live.off, live.time)
             } else {
                 (0, b.time)
             };
+            // The counted entries of block i: (start, end, time, cost).
+            let mut entries = Vec::new();
+            let mut start = off;
             for e in Entries::new(b.entries, off, time, self.h.last) {
-                let (time, cost, _) = e?;
-                out.push((time, cost));
+                let (t, c, end) = e?;
+                entries.push((start, end, t, c));
+                start = end;
             }
+            let total: u64 = entries.iter().map(|e| e.3).sum();
+            if total <= left {
+                // The whole block goes (the one holding the first counted
+                // entry never does: the refund is less than the usage).
+                if i == live.block {
+                    return Err(Corrupt);
+                }
+                left -= total;
+                continue;
+            }
+            let slot_at = RING_HEADER + self.h.slot(i) * self.h.block + BLOCK_HEADER;
+            let mut patches = Vec::new();
+            while let Some(&(from, to, t, c)) = entries.last() {
+                if c <= left {
+                    left -= c;
+                    entries.pop();
+                    continue;
+                }
+                let fill = if left > 0 {
+                    // Written again with the cost it keeps (its delta as it was).
+                    let (delta, _, _) = super::read_entry(b.entries, from).ok_or(Corrupt)?;
+                    let mut raw = Scratch::new();
+                    put_entry(&mut raw, delta, c - left);
+                    patches.push((slot_at + from, raw.as_slice().to_vec()));
+                    from + raw.as_slice().len()
+                } else {
+                    to
+                };
+                let h = Header {
+                    cum_end: self.h.cum_end.wrapping_sub(cost),
+                    last: t,
+                    tail_fill: fill,
+                    count: i + 1,
+                    ..self.h
+                };
+                patches.push((0, h.encode().to_vec()));
+                return Ok(patches);
+            }
+            return Err(Corrupt);
         }
-        Ok(out)
-    }
-
-    /// A ring of this one's block size holding `entries` (oldest first,
-    /// (time, cost), at least one, times in order) and no free slot.
-    pub(super) fn rebuilt(&self, entries: &[(u64, u64)]) -> Vec<u8> {
-        let mut b = Builder::new(self.h.block);
-        let mut prev = entries[0].0;
-        for &(time, cost) in entries {
-            let mut raw = Scratch::new();
-            put_entry(&mut raw, time - prev, cost);
-            b.push(raw.as_slice(), time, cost);
-            prev = time;
-        }
-        b.finish(prev)
+        Err(Corrupt)
     }
 
     /// When the usage stops counting, if any is counted at `now`.

@@ -154,9 +154,16 @@ fn play(
                 Rewrite::Keep => value.clone(),
                 Rewrite::Drop => Vec::new(),
                 Rewrite::Body(b) => {
-                    seen.refunds += usize::from(matches!(v, View::Ring(_)));
                     let mut whole = vec![value[0]];
                     whole.extend_from_slice(&b);
+                    whole
+                }
+                Rewrite::Patch(patches) => {
+                    seen.refunds += 1;
+                    let mut whole = value.clone();
+                    for (at, bytes) in patches {
+                        whole[1 + at..1 + at + bytes.len()].copy_from_slice(&bytes);
+                    }
                     whole
                 }
             };
