@@ -94,6 +94,7 @@ pub fn put_varint(out: &mut (impl Sink + ?Sized), mut v: u64) {
 }
 
 /// Number of bytes `put_varint` writes for `v`.
+#[cfg(test)]
 pub fn varint_len(v: u64) -> usize {
     let bits = 64 - v.max(1).leading_zeros() as usize;
     bits.div_ceil(7)

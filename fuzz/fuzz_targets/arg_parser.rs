@@ -14,9 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redis_ratelimit::args::{Command, Request, parse_request};
-use redis_ratelimit::limit::{MAX_AMOUNT, MAX_WINDOW_MS};
-use redis_ratelimit::strategy::Strategy;
+use redis_ratelimit::surface::{Command, MAX_AMOUNT, MAX_WINDOW_MS, Request, Strategy, parse_request};
 
 type Summary = (Vec<(u64, u64)>, Strategy, u64, Option<u64>, Option<u64>);
 

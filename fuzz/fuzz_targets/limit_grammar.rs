@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redis_ratelimit::limit::{MAX_AMOUNT, MAX_LIMITS, MAX_WINDOW_MS, limit_text, parse_limits};
+use redis_ratelimit::surface::{MAX_AMOUNT, MAX_LIMITS, MAX_WINDOW_MS, limit_text, parse_limits};
 
 fuzz_target!(|data: &[u8]| {
     match parse_limits(data) {

@@ -31,13 +31,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redis_ratelimit::args::{Command, parse_request};
-use redis_ratelimit::buf::Tracked;
-use redis_ratelimit::codec::MAX_TIME;
-use redis_ratelimit::engine::{self, Bounds, EngineError};
-use redis_ratelimit::limit::{MAX_AMOUNT, MAX_WINDOW_MS};
-use redis_ratelimit::record::index;
-use redis_ratelimit::strategy::Strategy;
+use redis_ratelimit::surface::{self as engine, Bounds, EngineError};
+use redis_ratelimit::surface::{
+    Command, MAX_AMOUNT, MAX_TIME, MAX_WINDOW_MS, Strategy, Tracked, index, parse_request,
+};
 
 const HEADER: usize = 22;
 const PER_LIMIT: usize = 9;

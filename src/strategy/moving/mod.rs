@@ -22,7 +22,6 @@ use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
 use crate::record::{Record, record_prefix};
 
-pub use ring::{BLOCK, RING_HEADER};
 
 /// The record tag of a flat log (the moving-window strategy's tag).
 pub const FLAT_TAG: u8 = 0xFA;

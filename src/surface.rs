@@ -1,0 +1,15 @@
+//! The crate's one public surface besides the Redis module itself: the
+//! pure core's entry points that the fuzz targets drive (the argument
+//! parser, the limit grammar, the engine on stored bytes), and nothing
+//! else. Everything behind it is crate-private and may change freely.
+
+pub use crate::args::{Command, Request, parse_request};
+pub use crate::buf::Tracked;
+pub use crate::codec::MAX_TIME;
+pub use crate::engine::{
+    Bounds, EngineError, MAX_VALUE_LEN, Refunded, check, clear_limits, commit, decide, expiry,
+    refund, stats,
+};
+pub use crate::limit::{MAX_AMOUNT, MAX_LIMITS, MAX_WINDOW_MS, limit_text, parse_limits};
+pub use crate::record::index;
+pub use crate::strategy::Strategy;
