@@ -12,7 +12,7 @@ RL.STATS change nothing, so each runs N times on the same value; RL.HIT
 drops the expired entries it passes, so each of its samples starts from a
 fresh copy of the value. Server time per call comes from INFO commandstats.
 
-Target (issue 16): each within 2x of the one-hit log. A benchmark, not a
+Target: each within 2x of the one-hit log. A benchmark, not a
 test: it prints figures and exits 0 whether the target is met or not.
 
 Environment: RL_MODULE, REDIS_SERVER as for bench.py.

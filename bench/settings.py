@@ -52,7 +52,7 @@ STRATEGIES = [  # (name in RL.*, short label)
     ("moving-window", "moving"),
     ("gcra", "gcra"),
 ]
-# Targets from issue 5, as ratios to INCR in the same run.
+# The speed targets, as ratios to INCR in the same run.
 OPS_TARGET = {"fixed-window": 0.8, "sliding-window-counter": 0.7, "moving-window": 0.7}
 USEC_TARGET = {
     "fixed-window": 2.5,
