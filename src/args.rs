@@ -151,6 +151,47 @@ pub fn parse_request_with(
     })
 }
 
+/// The arguments of `RL.ACQUIRE key max lease token`, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseRequest<'a> {
+    pub max: u64,
+    pub lease_ms: u64,
+    pub token: &'a [u8],
+}
+
+/// Parses `max lease token` of RL.ACQUIRE, in that order, with the
+/// contract's error replies.
+pub fn parse_acquire<'a>(
+    max: &[u8],
+    lease: &[u8],
+    token: &'a [u8],
+) -> Result<LeaseRequest<'a>, ArgError> {
+    let max_leases = crate::lease::MAX_LEASES as u64;
+    let max = parse_u64(max)
+        .filter(|m| (1..=max_leases).contains(m))
+        .ok_or_else(|| ArgError(format!("ERR max must be an integer from 1 to {max_leases}")))?;
+    let lease_ms = parse_duration(lease)
+        .map_err(|reason| ArgError(format!("ERR invalid lease '{}': {reason}", quote(lease))))?;
+    let token = parse_token(token)?;
+    Ok(LeaseRequest {
+        max,
+        lease_ms,
+        token,
+    })
+}
+
+/// A lease token: 1 to 128 bytes, any bytes.
+pub fn parse_token(token: &[u8]) -> Result<&[u8], ArgError> {
+    if (1..=crate::lease::MAX_TOKEN).contains(&token.len()) {
+        Ok(token)
+    } else {
+        Err(ArgError(format!(
+            "ERR token must be 1 to {} bytes",
+            crate::lease::MAX_TOKEN
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +226,27 @@ mod tests {
         let opts: [&[u8]; 2] = [b"STRATEGY", b"fixed"];
         let r = parse_request_with(Command::Hit, b"1/s", &opts, Strategy::Gcra).unwrap();
         assert_eq!(r.strategy, Strategy::FixedWindow);
+    }
+
+    #[test]
+    fn lease_arguments_are_checked_in_order() {
+        let ok = parse_acquire(b"10", b"30s", b"job-1").unwrap();
+        assert_eq!((ok.max, ok.lease_ms, ok.token), (10, 30_000, &b"job-1"[..]));
+        let max = "ERR max must be an integer from 1 to 10000";
+        for bad in [&b"0"[..], b"10001", b"-1", b"x", b""] {
+            assert_eq!(parse_acquire(bad, b"1s", b"t").unwrap_err().0, max);
+        }
+        assert_eq!(
+            parse_acquire(b"1", b"5", b"t").unwrap_err().0,
+            "ERR invalid lease '5': expected a unit"
+        );
+        let token = "ERR token must be 1 to 128 bytes";
+        assert_eq!(parse_acquire(b"1", b"1s", b"").unwrap_err().0, token);
+        assert_eq!(
+            parse_acquire(b"1", b"1s", &[7u8; 129]).unwrap_err().0,
+            token
+        );
+        assert!(parse_acquire(b"10000", b"10y", &[0u8; 128]).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::args::Request;
 use crate::buf::{Tracked, ValueBuf};
 use crate::decision::{LimitEval, Verdict, combine};
+use crate::lease::{self, Grant, Take};
 use crate::limit::Limit;
 use crate::penalty;
 use crate::record::{self, NotState, Record, Records, State, find, index};
@@ -273,6 +274,10 @@ fn latest_end(records: &Records, value: &[u8], now: u64) -> Result<Option<u64>, 
         .penalty
         .filter(|p| p.left(now).is_some())
         .map(|p| p.end);
+    if let Some(at) = records.leases {
+        let (set, _) = lease::decode(value, at).ok_or(EngineError::NotState)?;
+        end = end.max(set.latest_end(now));
+    }
     for r in records.iter() {
         end = end.max(r.usage_end(value, now)?);
     }
@@ -604,9 +609,9 @@ pub fn clear_limits<B: ValueBuf>(
     Ok((removed, expiry(t.bytes(), now)?))
 }
 
-/// What RL.REFUND did to a value.
+/// What a refund, an acquire or a release did to a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refunded {
+pub enum Written {
     /// Nothing to give back: nothing was written.
     Unchanged,
     /// Nothing is left: delete the key.
@@ -625,7 +630,7 @@ pub fn refund<B: ValueBuf>(
     t: &mut Tracked<B>,
     req: &Request,
     now: u64,
-) -> Result<Refunded, EngineError> {
+) -> Result<Written, EngineError> {
     check_clock(now)?;
     let records = index(t.bytes())?;
     // Every new body first, so that a state that does not decode changes
@@ -641,7 +646,7 @@ pub fn refund<B: ValueBuf>(
         }
     }
     if rewrites.is_empty() {
-        return Ok(Refunded::Unchanged);
+        return Ok(Written::Unchanged);
     }
     rewrites.sort_by_key(|(r, _)| r.at());
     for (r, rewrite) in rewrites.into_iter().rev() {
@@ -657,12 +662,80 @@ pub fn refund<B: ValueBuf>(
         }
     }
     if t.bytes().is_empty() {
-        return Ok(Refunded::Emptied);
+        return Ok(Written::Emptied);
     }
     Ok(match expiry(t.bytes(), now)? {
-        Some(end) => Refunded::Changed(end),
-        None => Refunded::Emptied,
+        Some(end) => Written::Changed(end),
+        None => Written::Emptied,
     })
+}
+
+/// What RL.ACQUIRE did: its reply, the key's new expiry when the lease was
+/// granted (and written), and how many ended leases it forgot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acquired {
+    pub grant: Grant,
+    pub expiry: Option<u64>,
+    pub forgotten: usize,
+}
+
+/// RL.ACQUIRE key max lease token (see [`Acquired`]); a denied acquire
+/// writes nothing. Penalties do not concern leases.
+pub fn acquire<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    max: u64,
+    lease_ms: u64,
+    token: &[u8],
+    now: u64,
+) -> Result<Acquired, EngineError> {
+    check_clock(now)?;
+    let records = reindex(t.bytes())?;
+    let set = match records.leases {
+        Some(at) => Some(lease::decode(t.bytes(), at).ok_or(EngineError::NotState)?.0),
+        None => None,
+    };
+    let (grant, take) = lease::acquire(set.as_ref(), max, lease_ms, token, now);
+    if take == Take::Denied {
+        return Ok(Acquired {
+            grant,
+            expiry: None,
+            forgotten: 0,
+        });
+    }
+    let forgotten = lease::write_acquire(t, records.leases, take, token, now);
+    let expiry = latest_end(&reindex(t.bytes())?, t.bytes(), now)?;
+    Ok(Acquired {
+        grant,
+        expiry: Some(expiry.ok_or(EngineError::NotState)?),
+        forgotten,
+    })
+}
+
+/// RL.RELEASE key token: whether a live lease of `token` ended, and what
+/// that left of the value (a release that ends nothing writes nothing).
+pub fn release<B: ValueBuf>(
+    t: &mut Tracked<B>,
+    token: &[u8],
+    now: u64,
+) -> Result<(bool, Written), EngineError> {
+    check_clock(now)?;
+    let records = reindex(t.bytes())?;
+    let Some(at) = records.leases else {
+        return Ok((false, Written::Unchanged));
+    };
+    if !lease::release(t, at, token, now) {
+        return Ok((false, Written::Unchanged));
+    }
+    if t.bytes().is_empty() {
+        return Ok((true, Written::Emptied));
+    }
+    Ok((
+        true,
+        match latest_end(&reindex(t.bytes())?, t.bytes(), now)? {
+            Some(end) => Written::Changed(end),
+            None => Written::Emptied,
+        },
+    ))
 }
 
 /// Re-exported for the glue: the record index of a value.

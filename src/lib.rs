@@ -15,6 +15,7 @@ mod buf;
 mod codec;
 mod decision;
 mod engine;
+mod lease;
 mod limit;
 mod penalty;
 mod record;

@@ -4,6 +4,7 @@
 //! else does not decode and is answered with WRONGTYPE.
 
 use crate::codec::{get_varint, put_varint};
+use crate::lease;
 use crate::limit::MAX_WINDOW_MS;
 use crate::penalty::{self, Penalty};
 use crate::strategy::{self, Corrupt, Strategy};
@@ -70,13 +71,15 @@ const INLINE_RECORDS: usize = 4;
 
 /// The records of a value: the limits' states, inline up to
 /// [`INLINE_RECORDS`] (the hot path never allocates) and on the heap
-/// beyond, and the key's penalty, if it has one.
+/// beyond, and the key's penalty and lease record, if it has them.
 #[derive(Clone, Debug)]
 pub struct Records {
     inline: [Record; INLINE_RECORDS],
     len: usize,
     spill: Vec<Record>,
     pub penalty: Option<Penalty>,
+    /// Offset of the lease record's tag.
+    pub leases: Option<usize>,
 }
 
 const NO_RECORD: Record = Record {
@@ -95,6 +98,7 @@ impl Records {
             len: 0,
             spill: Vec::new(),
             penalty: None,
+            leases: None,
         }
     }
 
@@ -136,8 +140,8 @@ impl std::ops::Deref for Records {
 
 /// Lists the records of a value, checking that the whole value decodes.
 /// An empty value, an unknown tag, a bad window, a truncated or malformed
-/// body, trailing bytes, two records for one (strategy, window) or two
-/// penalties are all `NotState`.
+/// body, trailing bytes, two records for one (strategy, window), two
+/// penalties or two lease records are all `NotState`.
 pub fn index(value: &[u8]) -> Result<Records, NotState> {
     if value.is_empty() {
         return Err(NotState);
@@ -152,6 +156,14 @@ pub fn index(value: &[u8]) -> Result<Records, NotState> {
                 return Err(NotState);
             }
             pos += penalty::LEN;
+            continue;
+        }
+        if value[pos] == lease::TAG {
+            let (_, len) = lease::decode(value, at).ok_or(NotState)?;
+            if out.leases.replace(at).is_some() {
+                return Err(NotState);
+            }
+            pos += len;
             continue;
         }
         let strategy = strategy::strategy_of(value[pos]).ok_or(NotState)?;

@@ -7,7 +7,7 @@ pub use crate::args::{Command, Request, parse_request};
 pub use crate::buf::Tracked;
 pub use crate::codec::MAX_TIME;
 pub use crate::engine::{
-    Bounds, EngineError, MAX_VALUE_LEN, Refunded, check, clear_limits, commit, decide, expiry,
+    Bounds, EngineError, MAX_VALUE_LEN, Written, check, clear_limits, commit, decide, expiry,
     refund, stats,
 };
 pub use crate::limit::{MAX_AMOUNT, MAX_LIMITS, MAX_WINDOW_MS, limit_text, parse_limits};

@@ -68,6 +68,18 @@ fn command_info_arity_flags_keys() {
             vec!["write"],
             vec!["readonly", "denyoom", "fast"],
         ),
+        (
+            "rl.acquire",
+            5,
+            vec!["write", "denyoom"],
+            vec!["readonly", "fast"],
+        ),
+        (
+            "rl.release",
+            3,
+            vec!["write"],
+            vec!["readonly", "denyoom", "fast"],
+        ),
     ] {
         let info = command_info(&mut c, name);
         assert_eq!(to_string(&info[0]).to_lowercase(), name);
@@ -104,6 +116,8 @@ fn key_specs() {
         ("rl.hit", "RW"),
         ("rl.clear", "RW"),
         ("rl.refund", "RW"),
+        ("rl.acquire", "RW"),
+        ("rl.release", "RW"),
         ("rl.test", "RO"),
         ("rl.stats", "RO"),
     ] {
@@ -236,7 +250,15 @@ fn command_list_filter_by_module() {
     names.sort();
     assert_eq!(
         names,
-        vec!["rl.clear", "rl.hit", "rl.refund", "rl.stats", "rl.test"]
+        vec![
+            "rl.acquire",
+            "rl.clear",
+            "rl.hit",
+            "rl.refund",
+            "rl.release",
+            "rl.stats",
+            "rl.test"
+        ]
     );
 }
 

@@ -6,13 +6,16 @@ use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::config;
-use super::info_counters::{self, COUNTERS, bump};
-use super::key::{Content, Key};
+use super::info_counters::{self, COUNTERS, add, bump};
+use super::key::{Content, Key, ValueOp};
 use super::reply;
 use super::request_memo::{self, MemoKey};
-use crate::args::{Command, MAX_OPTION_WORDS, Request, parse_request_with};
-use crate::buf::Tracked;
-use crate::engine::{self, EngineError, Refunded};
+use crate::args::{
+    Command, LeaseRequest, MAX_OPTION_WORDS, Request, parse_acquire, parse_request_with,
+    parse_token,
+};
+use crate::buf::{Tracked, ValueBuf};
+use crate::engine::{self, EngineError, Written};
 
 type Ctx = *mut raw::RedisModuleCtx;
 
@@ -287,9 +290,9 @@ pub fn refund(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             Content::Empty => {}
             // An empty string is no state, as for every other command.
             Content::Str([]) | Content::Other => return reply::wrongtype(ctx),
-            Content::Str(_) => match key.refund(req, now) {
+            Content::Str(_) => match key.rewrite(&mut RefundOp { req, now }) {
                 Err(e) => return engine_error(ctx, e),
-                Ok(Refunded::Changed(_)) => bump(&COUNTERS.keys_written),
+                Ok(Written::Changed(_)) => bump(&COUNTERS.keys_written),
                 Ok(_) => {}
             },
         }
@@ -305,4 +308,114 @@ pub fn refund(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
             Err(e) => engine_error(ctx, e),
         }
     });
+}
+
+struct RefundOp<'a> {
+    req: &'a Request,
+    now: u64,
+}
+
+impl ValueOp for RefundOp<'_> {
+    fn run<B: ValueBuf>(&mut self, t: &mut Tracked<B>) -> Result<Written, EngineError> {
+        engine::refund(t, self.req, self.now)
+    }
+}
+
+/// RL.ACQUIRE key max lease token
+pub fn acquire(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() != 5 {
+        return wrong_arity(ctx);
+    }
+    let req = match parse_acquire(arg_bytes(args[2]), arg_bytes(args[3]), arg_bytes(args[4])) {
+        Ok(r) => r,
+        Err(e) => return reply::error(ctx, &e.0),
+    };
+    let now = now_ms();
+    let mut key = Key::open(ctx, args[1], true);
+    if matches!(key.content(), Content::Str([]) | Content::Other) {
+        return reply::wrongtype(ctx);
+    }
+    let mut op = AcquireOp {
+        req,
+        now,
+        done: None,
+    };
+    if let Err(e) = key.rewrite(&mut op) {
+        return engine_error(ctx, e);
+    }
+    let Some(done) = op.done else {
+        return reply::error(ctx, "ERR internal error in ratelimit module");
+    };
+    if done.grant.acquired {
+        bump(&COUNTERS.leases_acquired);
+        bump(&COUNTERS.keys_written);
+    } else {
+        bump(&COUNTERS.leases_denied);
+    }
+    add(&COUNTERS.leases_expired, done.forgotten as u64);
+    reply::five(ctx, done.grant.to_array());
+}
+
+struct AcquireOp<'a> {
+    req: LeaseRequest<'a>,
+    now: u64,
+    done: Option<engine::Acquired>,
+}
+
+impl ValueOp for AcquireOp<'_> {
+    fn run<B: ValueBuf>(&mut self, t: &mut Tracked<B>) -> Result<Written, EngineError> {
+        let r = self.req;
+        let done = engine::acquire(t, r.max, r.lease_ms, r.token, self.now)?;
+        self.done = Some(done);
+        Ok(done.expiry.map_or(Written::Unchanged, Written::Changed))
+    }
+}
+
+/// RL.RELEASE key token
+pub fn release(ctx: Ctx, args: &[*mut raw::RedisModuleString]) {
+    if args.len() != 3 {
+        return wrong_arity(ctx);
+    }
+    let token = match parse_token(arg_bytes(args[2])) {
+        Ok(t) => t,
+        Err(e) => return reply::error(ctx, &e.0),
+    };
+    let now = now_ms();
+    let mut key = Key::open(ctx, args[1], true);
+    match key.content() {
+        Content::Empty => return reply::integer(ctx, 0),
+        Content::Str([]) | Content::Other => return reply::wrongtype(ctx),
+        Content::Str(_) => {}
+    }
+    let mut op = ReleaseOp {
+        token,
+        now,
+        ended: false,
+    };
+    match key.rewrite(&mut op) {
+        Err(e) => engine_error(ctx, e),
+        Ok(written) => {
+            if op.ended {
+                bump(&COUNTERS.leases_released);
+            }
+            if matches!(written, Written::Changed(_)) {
+                bump(&COUNTERS.keys_written);
+            }
+            reply::integer(ctx, i64::from(op.ended));
+        }
+    }
+}
+
+struct ReleaseOp<'a> {
+    token: &'a [u8],
+    now: u64,
+    ended: bool,
+}
+
+impl ValueOp for ReleaseOp<'_> {
+    fn run<B: ValueBuf>(&mut self, t: &mut Tracked<B>) -> Result<Written, EngineError> {
+        let (ended, written) = engine::release(t, self.token, self.now)?;
+        self.ended = ended;
+        Ok(written)
+    }
 }

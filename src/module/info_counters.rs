@@ -21,6 +21,10 @@ pub struct Counters {
     pub penalties_started: AtomicU64,
     pub denied_by_penalty: AtomicU64,
     pub refund_calls: AtomicU64,
+    pub leases_acquired: AtomicU64,
+    pub leases_denied: AtomicU64,
+    pub leases_released: AtomicU64,
+    pub leases_expired: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -42,6 +46,10 @@ pub static COUNTERS: Counters = Counters {
     penalties_started: ZERO,
     denied_by_penalty: ZERO,
     refund_calls: ZERO,
+    leases_acquired: ZERO,
+    leases_denied: ZERO,
+    leases_released: ZERO,
+    leases_expired: ZERO,
 };
 
 /// Adds one to a counter.
@@ -87,6 +95,10 @@ fn reset() {
         &c.penalties_started,
         &c.denied_by_penalty,
         &c.refund_calls,
+        &c.leases_acquired,
+        &c.leases_denied,
+        &c.leases_released,
+        &c.leases_expired,
     ] {
         a.store(0, Ordering::Relaxed);
     }
@@ -142,6 +154,10 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_repo
         field(ctx, "penalties_started", get(&c.penalties_started));
         field(ctx, "calls_denied_by_penalty", get(&c.denied_by_penalty));
         field(ctx, "refund_calls", get(&c.refund_calls));
+        field(ctx, "leases_acquired", get(&c.leases_acquired));
+        field(ctx, "acquires_denied", get(&c.leases_denied));
+        field(ctx, "leases_released", get(&c.leases_released));
+        field(ctx, "leases_expired", get(&c.leases_expired));
         text_field(
             ctx,
             "server_features",
@@ -193,6 +209,8 @@ fn module_calls() -> u64 {
             c"cmdstat_rl.stats",
             c"cmdstat_rl.clear",
             c"cmdstat_rl.refund",
+            c"cmdstat_rl.acquire",
+            c"cmdstat_rl.release",
         ] {
             let v = field(info, name.as_ptr());
             if v.is_null() {

@@ -14,7 +14,7 @@ use super::retained;
 use crate::args::Request;
 use crate::buf::{SMALL_INLINE, SmallBuf, Tracked, ValueBuf};
 use crate::codec::decimal;
-use crate::engine::{self, Bounds, EngineError, Plan, Refunded};
+use crate::engine::{self, Bounds, EngineError, Plan, Written};
 
 // The write path by value size, in one place:
 //
@@ -207,53 +207,53 @@ impl Key {
         Ok(())
     }
 
-    /// RL.REFUND on this key's value (which must be a string), written and
-    /// replicated as a hit's write is: a small value through a stack copy
-    /// written back whole, a large one patched in place (a ring's tail
-    /// refund sends just the header and the changed entry); a value left
-    /// with nothing is deleted. A refund that gives nothing back writes
-    /// nothing.
-    pub fn refund(&mut self, req: &Request, now: u64) -> Result<Refunded, EngineError> {
+    /// Runs `op` on this key's value (missing: empty) and writes and
+    /// replicates what it did as a hit's write is: a small value through a
+    /// stack copy written back whole, a large one patched in place; a value
+    /// left with nothing is deleted; nothing is written when nothing
+    /// changed.
+    pub fn rewrite(&mut self, op: &mut impl ValueOp) -> Result<Written, EngineError> {
         let copy = match self.content() {
             Content::Str(v) if v.len() > COPY_MAX => None,
             Content::Str(v) => Some(SmallBuf::from_slice(v)),
-            _ => return Err(EngineError::NotState),
+            Content::Empty => Some(SmallBuf::from_slice(&[])),
+            Content::Other => return Err(EngineError::NotState),
         };
         if let Some(mut copy) = copy {
             let mut t = Tracked::new(&mut copy);
-            let refunded = engine::refund(&mut t, req, now)?;
-            match refunded {
-                Refunded::Unchanged => {}
-                Refunded::Emptied => {
+            let written = op.run(&mut t)?;
+            match written {
+                Written::Unchanged => {}
+                Written::Emptied => {
                     self.delete();
                     self.replicate_delete();
                 }
-                Refunded::Changed(expire_at) => {
+                Written::Changed(expire_at) => {
                     self.write(t.bytes(), expire_at);
                     self.replicate_whole(t.bytes(), expire_at);
                 }
             }
-            return Ok(refunded);
+            return Ok(written);
         }
         self.seen.set(None);
         let mut dma = DmaBuf::new(self.key);
         let mut t = Tracked::new(&mut dma);
-        let refunded = engine::refund(&mut t, req, now);
+        let written = op.run(&mut t);
         if t.span().is_some() || t.shrunk() {
             self.modified = true;
         }
-        match refunded? {
-            Refunded::Unchanged => {}
-            Refunded::Emptied => {
+        match written? {
+            Written::Unchanged => {}
+            Written::Emptied => {
                 self.delete();
                 self.replicate_delete();
             }
-            Refunded::Changed(expire_at) => {
+            Written::Changed(expire_at) => {
                 let expiry_changed = self.set_expire(expire_at);
                 self.replicate_change(&t, expire_at, expiry_changed);
             }
         }
-        refunded
+        written
     }
 
     /// Fires the keyspace event `event` of class `class` on this key (Redis
@@ -365,6 +365,13 @@ impl Drop for Key {
             unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) };
         }
     }
+}
+
+/// A change the engine makes to a key's value (a refund, an acquire, a
+/// release), run by [`Key::rewrite`] on whichever buffer holds the value.
+pub trait ValueOp {
+    /// Changes the value in `t` (empty: no key) and says what it left.
+    fn run<B: ValueBuf>(&mut self, t: &mut Tracked<B>) -> Result<Written, EngineError>;
 }
 
 /// The string value of an open key, writable in place through DMA; growing

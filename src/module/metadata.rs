@@ -30,6 +30,8 @@ entry!(rl_test, commands::test);
 entry!(rl_stats, commands::stats);
 entry!(rl_clear, commands::clear);
 entry!(rl_refund, commands::refund);
+entry!(rl_acquire, commands::acquire);
+entry!(rl_release, commands::release);
 
 /// One argument's documentation.
 struct Arg {
@@ -185,6 +187,28 @@ fn specs() -> Vec<Spec> {
             complexity: "O(N) for N limits; moving window: O(log n + B) for B blocks emptied (a small log: O(E) for its E entries)",
             key_flags: rw,
             args: vec![KEY, limits(), strategy(), cost(), burst()],
+        },
+        Spec {
+            name: "rl.acquire",
+            handler: Some(rl_acquire),
+            flags: "write deny-oom",
+            acl: WRITE,
+            arity: 5,
+            summary: "Takes or renews the lease named by token if fewer than max are held at the key; replies acquired, max, available, reset_after_ms, retry_after_ms.",
+            complexity: "O(L) for L leases held at the key (at most 10,000)",
+            key_flags: rw,
+            args: vec![KEY, arg("max", INT), arg("lease", STR), arg("token", STR)],
+        },
+        Spec {
+            name: "rl.release",
+            handler: Some(rl_release),
+            flags: "write",
+            acl: WRITE,
+            arity: 3,
+            summary: "Ends the lease named by token; replies 1 if a live lease ended, else 0.",
+            complexity: "O(L) for L leases held at the key (at most 10,000)",
+            key_flags: rw,
+            args: vec![KEY, arg("token", STR)],
         },
     ]
 }

@@ -50,8 +50,13 @@ pub fn integer(ctx: *mut raw::RedisModuleCtx, v: i64) {
 
 /// The five integers of RL.HIT / RL.TEST.
 pub fn hit(ctx: *mut raw::RedisModuleCtx, r: Verdict) {
+    five(ctx, r.to_array());
+}
+
+/// Five integers (RL.HIT's shape; RL.ACQUIRE's reply).
+pub fn five(ctx: *mut raw::RedisModuleCtx, values: [i64; 5]) {
     unsafe { raw::RedisModule_ReplyWithArray.unwrap()(ctx, 5) };
-    for v in r.to_array() {
+    for v in values {
         int(ctx, v);
     }
 }

@@ -3,4 +3,5 @@
 //! part sit next to it (`#[cfg(test)] mod tests`).
 
 mod clock;
+mod leases;
 mod model;

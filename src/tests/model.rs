@@ -391,9 +391,9 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
                     parse_request(Command::Refund, text.as_bytes(), &refund_opts).unwrap();
                 let mut t = Tracked::new(&mut value);
                 match engine::refund(&mut t, &refund_req, now).unwrap() {
-                    engine::Refunded::Unchanged => {}
-                    engine::Refunded::Emptied => value.clear(),
-                    engine::Refunded::Changed(end) => {
+                    engine::Written::Unchanged => {}
+                    engine::Written::Emptied => value.clear(),
+                    engine::Written::Changed(end) => {
                         changed = true;
                         prop_assert!(end > now);
                         prop_assert_eq!(Some(end), engine::expiry(&value, now).unwrap());

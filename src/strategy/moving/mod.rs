@@ -22,7 +22,6 @@ use crate::decision::LimitEval;
 use crate::limit::MAX_AMOUNT;
 use crate::record::{Record, record_prefix};
 
-
 /// The record tag of a flat log (the moving-window strategy's tag).
 pub const FLAT_TAG: u8 = 0xFA;
 /// The record tag of a log kept as a ring of blocks.
