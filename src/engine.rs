@@ -490,7 +490,8 @@ pub fn commit<B: ValueBuf>(
     // and, when each write knows its record's new usage end (fixed-size
     // states), the key's expiry is the latest of them: nothing is decoded
     // again.
-    let mut ends = all_named.then_some(None);
+    // (A lease record counts too: then the expiry is read from the value.)
+    let mut ends = (all_named && records.leases.is_none()).then_some(None);
     let n = req.limits.len();
     for (i, l) in req.limits.iter().enumerate() {
         let len = t.bytes().len();

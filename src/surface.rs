@@ -3,12 +3,12 @@
 //! parser, the limit grammar, the engine on stored bytes), and nothing
 //! else. Everything behind it is crate-private and may change freely.
 
-pub use crate::args::{Command, Request, parse_request};
+pub use crate::args::{Command, Request, parse_acquire, parse_request, parse_token};
 pub use crate::buf::Tracked;
 pub use crate::codec::MAX_TIME;
 pub use crate::engine::{
-    Bounds, EngineError, MAX_VALUE_LEN, Written, check, clear_limits, commit, decide, expiry,
-    refund, stats,
+    Acquired, Bounds, EngineError, MAX_VALUE_LEN, Written, acquire, check, clear_limits, commit,
+    decide, expiry, refund, release, stats,
 };
 pub use crate::limit::{MAX_AMOUNT, MAX_LIMITS, MAX_WINDOW_MS, limit_text, parse_limits};
 pub use crate::record::index;

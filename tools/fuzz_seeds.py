@@ -37,6 +37,15 @@ def penalty(end):
     return b"\xf8" + t6(end)
 
 
+def leases(slots, width=None):
+    """A lease record (tag 0xF7, src/lease.rs): [(end, token)]."""
+    width = width or max(len(t) for _, t in slots)
+    out = b"\xf7" + bytes([width]) + struct.pack("<H", len(slots))
+    for end, tok in slots:
+        out += t6(end) + bytes([len(tok)]) + tok + b"\0" * (width - len(tok))
+    return out
+
+
 def fixed(w, start, used):
     return b"\xf9" + varint(w) + t6(start) + varint(used)
 
@@ -165,6 +174,12 @@ def main():
         (3, [(3, W)], penalty(NOW + 1)),
         (2, [(10, W)], sliding(W, NOW - 1500, 4, 9) + penalty(NOW + 10) + penalty(NOW + 20)),
         (1, [(200, W)], ring(W, spread) + penalty(NOW + 3_600_000)),
+    ]
+    # Leases: live and ended, beside states, widened, two records (not state).
+    states += [
+        (0, [(3, W)], leases([(NOW + 500, b"a"), (NOW - 1, b"bb"), (NOW + 9, b"\x01\x01\x01")])),
+        (1, [(10, W)], moving(W, [(NOW - 900, 1)]) + leases([(NOW + 5, b"job")], width=36)),
+        (2, [(10, W)], leases([(NOW + 5, b"x")]) + leases([(NOW + 6, b"y")])),
     ]
     for i, (strategy, limits, value) in enumerate(states):
         write("state_decoder", "%02d" % i,

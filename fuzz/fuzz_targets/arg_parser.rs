@@ -10,11 +10,14 @@
 //! RL.REFUND; BURST only with gcra, in 1..=4294967295 and B*W/L within ten
 //! years; PENALTY only on RL.HIT / RL.TEST, 1 ms to ten years); option
 //! names and values are case-insensitive and the pairs' order does not
-//! matter.
+//! matter. RL.ACQUIRE's `max lease token` (the first three parts): max
+//! 1..=10000, lease 1 ms to ten years, token 1..=128 bytes as given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redis_ratelimit::surface::{Command, MAX_AMOUNT, MAX_WINDOW_MS, Request, Strategy, parse_request};
+use redis_ratelimit::surface::{
+    Command, MAX_AMOUNT, MAX_WINDOW_MS, Request, Strategy, parse_acquire, parse_request,
+};
 
 type Summary = (Vec<(u64, u64)>, Strategy, u64, Option<u64>, Option<u64>);
 
@@ -42,6 +45,17 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = rest.split(|&b| b == 0);
     let limits = parts.next().unwrap_or(&[]);
     let options: Vec<&[u8]> = parts.collect();
+    // RL.ACQUIRE's `max lease token`: the first three parts.
+    if let [max, lease, token, ..] = [&[limits][..], &options[..]].concat()[..] {
+        match parse_acquire(max, lease, token) {
+            Ok(a) => {
+                assert!((1..=10_000).contains(&a.max));
+                assert!((1..=MAX_WINDOW_MS).contains(&a.lease_ms));
+                assert!((1..=128).contains(&a.token.len()) && a.token == token);
+            }
+            Err(e) => assert!(e.0.starts_with("ERR "), "{:?}", e.0),
+        }
+    }
     let got = parse_request(cmd, limits, &options);
     match &got {
         Err(e) => {

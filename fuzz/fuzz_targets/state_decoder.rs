@@ -27,7 +27,9 @@
 //! RL.CLEAR with limits leaves a decodable value or none; RL.REFUND leaves
 //! a decodable value (the expiry it implies) or none, and one that gives
 //! nothing back leaves the bytes as they were; a breach with PENALTY writes
-//! a value that decodes and expires no earlier than the penalty.
+//! a value that decodes and expires no earlier than the penalty; RL.ACQUIRE
+//! denied writes nothing, granted leaves a value that decodes, expires
+//! after `now` and whose lease RL.RELEASE then ends.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -161,14 +163,42 @@ fuzz_target!(|data: &[u8]| {
         let mut refunded = value.to_vec();
         let mut t = Tracked::new(&mut refunded);
         match engine::refund(&mut t, &refund_req, now) {
-            Ok(engine::Refunded::Unchanged) => assert_eq!(refunded, value),
-            Ok(engine::Refunded::Emptied) => {}
-            Ok(engine::Refunded::Changed(exp)) => {
+            Ok(engine::Written::Unchanged) => assert_eq!(refunded, value),
+            Ok(engine::Written::Emptied) => {}
+            Ok(engine::Written::Changed(exp)) => {
                 assert!(exp > now);
                 assert_eq!(engine::expiry(&refunded, now), Ok(Some(exp)));
             }
             Err(e) => assert_eq!(e, EngineError::NotState),
         }
+    }
+
+    // RL.ACQUIRE and RL.RELEASE, on copies: a token from the burst bytes,
+    // max from the first limit's amount.
+    let token = burst.to_le_bytes();
+    let token = &token[..1 + (sel as usize >> 4) % 4];
+    let max = req.limits.iter().next().map_or(1, |l| l.amount % 10_000 + 1);
+    let mut leased = value.to_vec();
+    let mut t = Tracked::new(&mut leased);
+    match engine::acquire(&mut t, max, 1 + cost % 1_000_000, token, now) {
+        Ok(a) => {
+            assert!(a.grant.available <= max);
+            match a.expiry {
+                None => assert_eq!(leased, value, "a denied acquire wrote"),
+                Some(exp) => {
+                    assert!(exp > now);
+                    assert_eq!(engine::expiry(&leased, now), Ok(Some(exp)));
+                    // Releasing it ends a live lease.
+                    let mut t = Tracked::new(&mut leased);
+                    let (ended, _) = engine::release(&mut t, token, now).unwrap();
+                    assert!(ended, "the lease just granted did not end");
+                    if !leased.is_empty() {
+                        assert!(index(&leased).is_ok());
+                    }
+                }
+            }
+        }
+        Err(e) => assert_eq!(e, EngineError::NotState),
     }
 
     if !plan.writes(&reply, &req) {

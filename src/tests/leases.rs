@@ -138,3 +138,55 @@ proptest! {
         run(ops)?;
     }
 }
+
+/// A hit beside leases keeps the key alive until the last lease ends (a
+/// fuzz finding: the hit's expiry counted only the limits it wrote).
+#[test]
+fn a_hit_beside_leases_keeps_them_alive() {
+    use crate::args::{Command, parse_request};
+    let now = T0;
+    let mut value = Vec::new();
+    let mut t = Tracked::new(&mut value);
+    let lease_end = now + 60_000;
+    let a = engine::acquire(&mut t, 3, 60_000, b"job", now).unwrap();
+    assert_eq!(a.expiry, Some(lease_end));
+    let req = parse_request(Command::Hit, b"5/1s", &[]).unwrap();
+    let (_, mut plan) = engine::decide(Some(&value), &req, now + 10).unwrap();
+    let mut t = Tracked::new(&mut value);
+    let expire_at = engine::commit(
+        &mut t,
+        &mut plan,
+        &req,
+        now + 10,
+        engine::Bounds::with_log(1 << 20),
+    )
+    .unwrap();
+    assert_eq!(expire_at, lease_end);
+    assert_eq!(engine::expiry(&value, now + 10).unwrap(), Some(lease_end));
+}
+
+/// A refund on a flat log whose header claims more usage than its entries
+/// hold (a value rewritten by hand) is WRONGTYPE, not a panic (a fuzz
+/// finding).
+#[test]
+fn a_refund_on_a_log_that_lies_about_its_usage_is_corrupt() {
+    use crate::args::{Command, parse_request};
+    let opts: [&[u8]; 2] = [b"STRATEGY", b"moving"];
+    let req = parse_request(Command::Hit, b"100/1s", &opts).unwrap();
+    let mut value = Vec::new();
+    for i in 0..3 {
+        engine::hit_vec(&mut value, &req, T0 + i, engine::Bounds::with_log(1 << 20)).unwrap();
+    }
+    // The flat header's `used` (4 bytes after tag and window varint).
+    let at = 1 + crate::codec::varint_len(1000);
+    value[at] += 5;
+    let refund_opts: [&[u8]; 4] = [b"STRATEGY", b"moving", b"COST", b"4"];
+    let refund = parse_request(Command::Refund, b"100/1s", &refund_opts).unwrap();
+    let before = value.clone();
+    let mut t = Tracked::new(&mut value);
+    assert_eq!(
+        engine::refund(&mut t, &refund, T0 + 3),
+        Err(engine::EngineError::NotState)
+    );
+    assert_eq!(value, before);
+}

@@ -431,7 +431,12 @@ impl Kind for Moving {
         if entries.is_empty() {
             return Ok(Rewrite::Keep);
         }
-        if entries.windows(2).any(|w| w[1].0 < w[0].0) {
+        // The entries must hold what the header says they do (a log
+        // rewritten by hand may not): else the refund could empty a log it
+        // judged to keep usage.
+        if entries.windows(2).any(|w| w[1].0 < w[0].0)
+            || entries.iter().map(|e| e.1).sum::<u64>() != used
+        {
             return Err(Corrupt);
         }
         let mut left = cost;
