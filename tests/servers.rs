@@ -94,6 +94,9 @@ fn acl_categories_grant_the_commands_where_the_server_has_them() {
         // Redis 7.0: the module loads and works, its commands carry no
         // category, so only naming them grants them.
         assert!(cats.iter().all(|c| c.is_empty()), "{label}: {cats:?}");
+        for c in ["rl.refund", "rl.acquire", "rl.release"] {
+            assert!(categories(&mut admin, c).is_empty(), "{label}: {c}");
+        }
         assert_eq!(permitted(&mut reader), [false; 4], "{label}: +@read");
         assert_eq!(permitted(&mut writer), [false; 4], "{label}: +@write");
         let mut named = user(
@@ -118,6 +121,9 @@ fn acl_categories_grant_the_commands_where_the_server_has_them() {
     assert_eq!(cats[1], expect("read"), "{label}: RL.TEST");
     assert_eq!(cats[2], expect("read"), "{label}: RL.STATS");
     assert_eq!(cats[3], expect("write"), "{label}: RL.CLEAR");
+    for c in ["rl.refund", "rl.acquire", "rl.release"] {
+        assert_eq!(categories(&mut admin, c), expect("write"), "{label}: {c}");
+    }
     // +@read grants the read-only commands, +@write the writing ones.
     assert_eq!(
         permitted(&mut reader),
@@ -146,7 +152,15 @@ fn acl_categories_grant_the_commands_where_the_server_has_them() {
     } else {
         assert_eq!(
             members,
-            ["rl.clear", "rl.hit", "rl.stats", "rl.test"],
+            [
+                "rl.acquire",
+                "rl.clear",
+                "rl.hit",
+                "rl.refund",
+                "rl.release",
+                "rl.stats",
+                "rl.test"
+            ],
             "{label}"
         );
     }
