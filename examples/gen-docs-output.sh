@@ -177,3 +177,15 @@ if want refund-strategies; then
   pause 3
   cli RL.REFUND rg 10/10s STRATEGY gcra COST 4
 fi
+
+if want leases; then
+  section leases
+  cli RL.ACQUIRE exports:tenant7 2 30s job-1
+  cli RL.ACQUIRE exports:tenant7 2 30s job-2
+  cli RL.ACQUIRE exports:tenant7 2 30s job-3
+  cli RL.ACQUIRE exports:tenant7 2 1m job-1
+  cli RL.RELEASE exports:tenant7 job-2
+  cli RL.RELEASE exports:tenant7 job-2
+  cli RL.ACQUIRE exports:tenant7 2 30s job-3
+  cli PTTL exports:tenant7
+fi

@@ -4,15 +4,18 @@
 //! per key, beside the rate-limit states:
 //!
 //! ```text
-//! 0xF7 | width u8 | count u16 | count slots
+//! 0xF7 | width u8 | count u16 | cap u16 | cap slots (the first count held)
 //! slot: end u48 | len u8 | token (len bytes, zero-padded to width)
 //! ```
 //!
 //! Slots have one size (`width`, the longest token held so far), so that a
-//! lease is renewed, added or removed by patching a slot in place (removal
-//! moves the last slot into the hole): a write replicates a few dozen
-//! bytes, never the set. A call scans the slots once: O(leases held), at
-//! most 10,000 of at most 136 bytes.
+//! lease is renewed, added or removed by patching a slot in place: removal
+//! moves the last slot into the hole and zeroes the last one, which stays
+//! as room for the next lease, so the value keeps its size and a write
+//! replicates a few dozen bytes, never the set. Room grows by a quarter
+//! when full; the record goes when its last lease is released. A call
+//! scans the held slots once: O(leases held), at most 10,000 of at most
+//! 135 bytes.
 
 use crate::buf::{Tracked, ValueBuf};
 use crate::codec::{TIME_WIDTH, get_fixed};
@@ -23,8 +26,8 @@ pub const TAG: u8 = 0xF7;
 pub const MAX_LEASES: usize = 10_000;
 /// Longest token, in bytes.
 pub const MAX_TOKEN: usize = 128;
-/// Bytes before the slots: tag, width, count.
-const HEAD: usize = 1 + 1 + 2;
+/// Bytes before the slots: tag, width, count, cap.
+const HEAD: usize = 1 + 1 + 2 + 2;
 
 /// The lease record found in a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,10 +45,11 @@ pub fn decode(value: &[u8], at: usize) -> Option<(LeaseSet<'_>, usize)> {
     let mut pos = at + 1;
     let width = get_fixed(value, &mut pos, 1)? as usize;
     let count = get_fixed(value, &mut pos, 2)? as usize;
-    if !(1..=MAX_TOKEN).contains(&width) || count > MAX_LEASES {
+    let cap = get_fixed(value, &mut pos, 2)? as usize;
+    if !(1..=MAX_TOKEN).contains(&width) || count > cap || !(1..=MAX_LEASES).contains(&cap) {
         return None;
     }
-    let len = HEAD + count * slot_len(width);
+    let len = HEAD + cap * slot_len(width);
     let slots = value.get(at + HEAD..at + len)?;
     let set = LeaseSet {
         at,
@@ -218,7 +222,7 @@ pub fn write_acquire<B: ValueBuf>(
         }
         None => {
             let at = t.bytes().len();
-            t.splice(at..at, &[TAG, token.len() as u8, 0, 0]);
+            t.splice(at..at, &[TAG, token.len() as u8, 0, 0, 0, 0]);
             at
         }
     };
@@ -232,16 +236,24 @@ pub fn write_acquire<B: ValueBuf>(
         }
         Take::Add { end } => {
             let width = if token.len() > width {
-                widen(t, at, width, count, token.len())
+                widen(t, at, width, token.len())
             } else {
                 width
             };
+            let cap = cap_of(t.bytes(), at);
+            if count == cap {
+                // Full: a quarter more room (at least one slot).
+                let more = (cap / 4).max(1).min(MAX_LEASES - cap);
+                let end_at = at + HEAD + cap * slot_len(width);
+                t.splice(end_at..end_at, &vec![0u8; more * slot_len(width)]);
+                t.write(at + 4, &((cap + more) as u16).to_le_bytes());
+            }
             let mut slot = vec![0u8; slot_len(width)];
             slot[..TIME_WIDTH].copy_from_slice(&end.to_le_bytes()[..TIME_WIDTH]);
             slot[TIME_WIDTH] = token.len() as u8;
             slot[TIME_WIDTH + 1..TIME_WIDTH + 1 + token.len()].copy_from_slice(token);
             let off = at + HEAD + count * slot_len(width);
-            t.splice(off..off, &slot);
+            t.write(off, &slot);
             t.write(at + 2, &((count + 1) as u16).to_le_bytes());
         }
     }
@@ -259,11 +271,16 @@ pub fn release<B: ValueBuf>(t: &mut Tracked<B>, at: usize, token: &[u8], now: u6
         return false;
     };
     remove_slot(t, at, slot);
-    let (_, count) = header(t.bytes(), at);
+    let (width, count) = header(t.bytes(), at);
     if count == 0 {
-        t.splice(at..at + HEAD, &[]);
+        let len = HEAD + cap_of(t.bytes(), at) * slot_len(width);
+        t.splice(at..at + len, &[]);
     }
     true
+}
+
+fn cap_of(value: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([value[at + 4], value[at + 5]]) as usize
 }
 
 fn header(value: &[u8], at: usize) -> (usize, usize) {
@@ -272,7 +289,8 @@ fn header(value: &[u8], at: usize) -> (usize, usize) {
     (width, count)
 }
 
-/// Removes slot `i` (the last slot moves into it) and lowers the count.
+/// Removes slot `i` (the last held slot moves into it and is zeroed: room
+/// for the next lease) and lowers the count.
 fn remove_slot<B: ValueBuf>(t: &mut Tracked<B>, at: usize, i: usize) {
     let (width, count) = header(t.bytes(), at);
     let len = slot_len(width);
@@ -280,7 +298,7 @@ fn remove_slot<B: ValueBuf>(t: &mut Tracked<B>, at: usize, i: usize) {
     if i + 1 != count {
         t.copy_within(last..last + len, at + HEAD + i * len);
     }
-    t.splice(last..last + len, &[]);
+    t.write(last, &vec![0u8; len]);
     t.write(at + 2, &((count - 1) as u16).to_le_bytes());
 }
 
@@ -314,23 +332,18 @@ fn forget_expired<B: ValueBuf>(
     }
 }
 
-/// Rewrites the record at `at` with slots of `new_width` bytes of token;
-/// returns the new width.
-fn widen<B: ValueBuf>(
-    t: &mut Tracked<B>,
-    at: usize,
-    width: usize,
-    count: usize,
-    new_width: usize,
-) -> usize {
+/// Rewrites the record at `at` with slots of `new_width` bytes of token
+/// (room included); returns the new width.
+fn widen<B: ValueBuf>(t: &mut Tracked<B>, at: usize, width: usize, new_width: usize) -> usize {
     let old = slot_len(width);
-    let mut body = Vec::with_capacity(count * slot_len(new_width));
-    for i in 0..count {
+    let cap = cap_of(t.bytes(), at);
+    let mut body = Vec::with_capacity(cap * slot_len(new_width));
+    for i in 0..cap {
         let s = &t.bytes()[at + HEAD + i * old..at + HEAD + (i + 1) * old];
         body.extend_from_slice(s);
         body.resize(body.len() + (new_width - width), 0);
     }
-    t.splice(at + HEAD..at + HEAD + count * old, &body);
+    t.splice(at + HEAD..at + HEAD + cap * old, &body);
     t.write(at + 1, &[new_width as u8]);
     new_width
 }

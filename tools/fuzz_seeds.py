@@ -38,12 +38,13 @@ def penalty(end):
 
 
 def leases(slots, width=None):
-    """A lease record (tag 0xF7, src/lease.rs): [(end, token)]."""
+    """A lease record (tag 0xF7, src/lease.rs): [(end, token)] and one
+    slot of room."""
     width = width or max(len(t) for _, t in slots)
-    out = b"\xf7" + bytes([width]) + struct.pack("<H", len(slots))
+    out = b"\xf7" + bytes([width]) + struct.pack("<HH", len(slots), len(slots) + 1)
     for end, tok in slots:
         out += t6(end) + bytes([len(tok)]) + tok + b"\0" * (width - len(tok))
-    return out
+    return out + b"\0" * (6 + 1 + width)  # one slot of room
 
 
 def fixed(w, start, used):
