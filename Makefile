@@ -86,7 +86,8 @@ bench: build
 	@server="$(REDIS_SERVER)"; \
 	if [ -n "$(BENCH_SERVER)" ]; then tools/servers.sh install && server=$$(tools/servers.sh path $(BENCH_SERVER)) || exit 1; fi; \
 	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/bench.py && \
-	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/large_log.py
+	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/large_log.py && \
+	RL_MODULE=$(CURDIR)/$(SO) REDIS_SERVER=$${server:-redis-server} $(BENCH_VENV)/bin/python bench/leases.py
 
 FUZZ_SECS     ?= 60
 LEAK_COMMANDS ?= 100000
