@@ -12,8 +12,10 @@
 //! lease is renewed, added or removed by patching a slot in place: removal
 //! moves the last slot into the hole and zeroes the last one, which stays
 //! as room for the next lease, so the value keeps its size and a write
-//! replicates a few dozen bytes, never the set. Room grows by a quarter
-//! when full; the record goes when its last lease is released. A call
+//! replicates a few dozen bytes, never the set (many ended leases are
+//! forgotten in one pass instead). Room grows by a quarter when full and
+//! shrinks when under a quarter is held; the record goes when its last
+//! lease is released. A call
 //! scans the held slots once: O(leases held), at most 10,000 of at most
 //! 135 bytes.
 
@@ -275,6 +277,8 @@ pub fn release<B: ValueBuf>(t: &mut Tracked<B>, at: usize, token: &[u8], now: u6
     if count == 0 {
         let len = HEAD + cap_of(t.bytes(), at) * slot_len(width);
         t.splice(at..at + len, &[]);
+    } else {
+        shrink_room(t, at);
     }
     true
 }
@@ -302,34 +306,88 @@ fn remove_slot<B: ValueBuf>(t: &mut Tracked<B>, at: usize, i: usize) {
     t.write(at + 2, &((count - 1) as u16).to_le_bytes());
 }
 
+/// Past this many ended leases, a call forgets them in one pass (the live
+/// slots written to the front at once) rather than one slot move each.
+#[cfg(not(test))]
+const MOVES_MAX: usize = 16;
+/// Small in unit tests, so that short runs take both paths.
+#[cfg(test)]
+const MOVES_MAX: usize = 2;
+
 /// Forgets the leases of the record at `at` that ended by `now`; returns
-/// where the slot `keep` (a live one) ended up.
+/// where the slot `keep` (a live one) ended up. A few are removed one by
+/// one (each a slot move); many at once (a pool whose holders all went
+/// away) in one pass: the live slots are written to the front in their
+/// order, in one range, and the room after them keeps its old bytes (it is
+/// read only once reused, and a reused slot is written whole). Then the
+/// room shrinks if it is mostly empty.
 fn forget_expired<B: ValueBuf>(
     t: &mut Tracked<B>,
     at: usize,
     now: u64,
     keep: Option<usize>,
 ) -> Option<usize> {
-    let mut keep = keep;
-    let mut i = 0;
-    loop {
-        let (width, count) = header(t.bytes(), at);
-        if i >= count {
-            return keep;
-        }
-        let off = at + HEAD + i * slot_len(width);
-        let mut p = off;
-        let end = get_fixed(t.bytes(), &mut p, TIME_WIDTH).unwrap_or(0);
-        if end > now {
-            i += 1;
-            continue;
-        }
-        // The last slot moves into slot i: follow `keep` if it was last.
-        if keep == Some(count - 1) {
-            keep = Some(i);
-        }
-        remove_slot(t, at, i);
+    let (width, count) = header(t.bytes(), at);
+    let len = slot_len(width);
+    let end_of = |t: &Tracked<B>, i: usize| {
+        let mut p = at + HEAD + i * len;
+        get_fixed(t.bytes(), &mut p, TIME_WIDTH).unwrap_or(0)
+    };
+    let live: Vec<usize> = (0..count).filter(|&i| end_of(t, i) > now).collect();
+    let ended = count - live.len();
+    if ended == 0 {
+        return keep;
     }
+    let mut keep = keep;
+    if ended <= MOVES_MAX {
+        let mut i = 0;
+        loop {
+            let (_, count) = header(t.bytes(), at);
+            if i >= count {
+                break;
+            }
+            if end_of(t, i) > now {
+                i += 1;
+                continue;
+            }
+            // The last slot moves into slot i: follow `keep` if it was last.
+            if keep == Some(count - 1) {
+                keep = Some(i);
+            }
+            remove_slot(t, at, i);
+        }
+    } else {
+        let first = live
+            .iter()
+            .enumerate()
+            .position(|(k, &i)| k != i)
+            .unwrap_or(live.len());
+        let mut block = Vec::with_capacity((live.len() - first) * len);
+        for &i in &live[first..] {
+            block.extend_from_slice(&t.bytes()[at + HEAD + i * len..at + HEAD + (i + 1) * len]);
+        }
+        t.write(at + HEAD + first * len, &block);
+        t.write(at + 2, &(live.len() as u16).to_le_bytes());
+        keep = keep.and_then(|k| live.iter().position(|&i| i == k));
+    }
+    shrink_room(t, at);
+    keep
+}
+
+/// Gives room back when under a quarter of it is held (down to twice the
+/// leases held, at least 4 slots): once after a pool shrank a lot, so that
+/// a set keeps about its size, not its peak (the shorter value is
+/// replicated whole, once).
+fn shrink_room<B: ValueBuf>(t: &mut Tracked<B>, at: usize) {
+    let (width, count) = header(t.bytes(), at);
+    let cap = cap_of(t.bytes(), at);
+    let new_cap = (count * 2).max(4);
+    if count * 4 >= cap || new_cap >= cap {
+        return;
+    }
+    let len = slot_len(width);
+    t.splice(at + HEAD + new_cap * len..at + HEAD + cap * len, &[]);
+    t.write(at + 4, &(new_cap as u16).to_le_bytes());
 }
 
 /// Rewrites the record at `at` with slots of `new_width` bytes of token
