@@ -4,8 +4,8 @@
     tools/leak_workload.py N SEED > cmds.resp     (prints the expected
                                                    error count on stderr)
 
-All five commands, all strategies, one to three limits, COST 0 and large,
-BURST, PENALTY, refunds, RL.CLEAR with and without limits, moving-window logs grown past the
+All seven commands, all strategies, one to three limits, COST 0 and large,
+BURST, PENALTY, refunds, leases, RL.CLEAR with and without limits, moving-window logs grown past the
 in-place (DMA) threshold, and on purpose: bad limits, bad options, wrong
 arity, non-UTF-8 bytes and WRONGTYPE on keys of other types (their error
 paths allocate too); keyspace notifications on, INFO ratelimit and CONFIG
@@ -37,6 +37,10 @@ BAD = [
     ["RL.REFUND", "k", "10/s", "COST", "0"],
     ["RL.REFUND", "k", "10/s", "PENALTY", "1s"],
     ["RL.REFUND", "k"],
+    ["RL.ACQUIRE", "k", "0", "1s", "t"],
+    ["RL.ACQUIRE", "k", "1", "5", "t"],
+    ["RL.ACQUIRE", "k", "1", "1s", "t" * 129],
+    ["RL.RELEASE", "k"],
 ]
 
 
@@ -98,6 +102,13 @@ def main():
                     args += ["BURST", str(rnd.choice([1, 2, 10]))]
                 if rnd.random() < 0.2:
                     args += ["PENALTY", rnd.choice(["50ms", "1s", "2 minutes"])]
+            elif c < 0.49:
+                tok = "job-%d" % rnd.randrange(50)
+                if rnd.random() < 0.7:
+                    args = ["RL.ACQUIRE", "lease:%d" % rnd.randrange(50), str(rnd.choice([1, 3, 10])),
+                            rnd.choice(["5ms", "1s", "1h"]), tok]
+                else:
+                    args = ["RL.RELEASE", "lease:%d" % rnd.randrange(50), tok]
             elif c < 0.52:
                 args = ["RL.REFUND", key, lim, "STRATEGY", st]
                 if rnd.random() < 0.5:
