@@ -128,17 +128,29 @@ def key() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: "pytest.TerminalReporter") -> None:
+    tr = terminalreporter
     try:
         from test_multiworker import RESULTS
     except ImportError:
+        RESULTS = []
+    if RESULTS:
+        tr.section("multi-worker run (uvicorn, 4 workers, limit 100/hour per key)")
+        for r in RESULTS:
+            pids = ", ".join(f"{p}:{n}" for p, n in sorted(r["admitted_by_pid"].items()))
+            tr.write_line(
+                f"{r['strategy']:<24} sent {r['sent']}  admitted {r['admitted']}  denied {r['denied']}  "
+                f"other {r['other'] or 0}  in {r['seconds']} s ({r['requests_per_second']} req/s)  admitted by pid {pids}"
+            )
+    try:
+        from test_concurrency_multiworker import CLIENTS, MAX, RESULTS as LEASES, SLEEP
+    except ImportError:
         return
-    if not RESULTS:
-        return
-    tr = terminalreporter
-    tr.section("multi-worker run (uvicorn, 4 workers, limit 100/hour per key)")
-    for r in RESULTS:
-        pids = ", ".join(f"{p}:{n}" for p, n in sorted(r["admitted_by_pid"].items()))
-        tr.write_line(
-            f"{r['strategy']:<24} sent {r['sent']}  admitted {r['admitted']}  denied {r['denied']}  "
-            f"other {r['other'] or 0}  in {r['seconds']} s ({r['requests_per_second']} req/s)  admitted by pid {pids}"
-        )
+    if LEASES:
+        tr.section(f"multi-worker concurrency run (4 workers, max {MAX} in flight per key, "
+                   f"{SLEEP} s requests, {CLIENTS} clients)")
+        for r in LEASES:
+            pids = ", ".join(f"{p}:{n}" for p, n in sorted(r["by_pid"].items()))
+            tr.write_line(
+                f"{r['server']:<9} admitted {r['admitted']}  denied {r['denied']}  most at once {r['peak']} "
+                f"(uncapped: {r.get('uncapped_peak', '?')})  in {r['seconds']} s  admitted by pid {pids}"
+            )

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+import asyncio
+from types import TracebackType
+from typing import Any, List, Optional, Type, Union
 
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ._config import check_token, logger, new_token
 from ._core import (
     MODULE_MISSING_HINT,
     ModuleNotLoadedError,
+    _ConcurrencyBase,
+    _LeaseBase,
     _LimiterBase,
     module_missing,
 )
 from ._results import (
+    LeaseResult,
     LimitStats,
     RateLimitResult,
+    Token,
+    decode_lease,
     decode_result,
     decode_stats,
 )
 
-__all__ = ["AsyncRateLimiter"]
+__all__ = ["AsyncRateLimiter", "AsyncConcurrencyLimiter", "AsyncLease"]
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+async def _execute(client: "redis.asyncio.Redis", args: List[Any]) -> Any:
+    try:
+        return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+    except ResponseError as e:
+        if module_missing(e):
+            raise ModuleNotLoadedError(MODULE_MISSING_HINT) from e
+        raise
 
 
 class AsyncRateLimiter(_LimiterBase):
@@ -53,12 +70,7 @@ class AsyncRateLimiter(_LimiterBase):
     client: "redis.asyncio.Redis"
 
     async def _call(self, args: List[Any]) -> Any:
-        try:
-            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
-        except ResponseError as e:
-            if module_missing(e):
-                raise ModuleNotLoadedError(MODULE_MISSING_HINT) from e
-            raise
+        return await _execute(self.client, args)
 
     async def _decide(self, cmd: str, key: str, cost: int) -> RateLimitResult:
         args = self._cfg.args(cmd, key, cost)
@@ -97,3 +109,142 @@ class AsyncRateLimiter(_LimiterBase):
         """Forget this limiter's usage at ``key`` (RL.CLEAR key limits
         STRATEGY s); returns how many limit states held usage."""
         return int(await self._call(self._cfg.clear_args(key)))
+
+
+class AsyncConcurrencyLimiter(_ConcurrencyBase):
+    """At most ``max`` leases held at a key at once, each released by its
+    holder or expired after ``lease`` (RL.ACQUIRE / RL.RELEASE): the
+    asyncio twin of :class:`redis_ratelimit.ConcurrencyLimiter`, the same
+    API awaited.
+
+    ``AsyncConcurrencyLimiter(client, max=10, lease="30s", prefix="rl")``
+    with a ``redis.asyncio.Redis`` client::
+
+        async with limiter.lease("tenant:7"):    # raises LeaseDenied when full
+            await run_the_job()
+    """
+
+    client: "redis.asyncio.Redis"
+
+    async def acquire(self, key: str, token: Optional[Token] = None) -> LeaseResult:
+        """Take a lease at ``key`` named ``token`` (a fresh random one when
+        None) if fewer than ``max`` are held; if ``token`` holds a live lease
+        already, renew it (it ends ``lease`` from now, and still counts
+        once). The result carries the token; pass it to :meth:`release`."""
+        token = new_token() if token is None else check_token(token)
+        args = self._cfg.acquire_args(key, token)
+        try:
+            reply = await _execute(self.client, args)
+        except UNREACHABLE as e:
+            if self._cfg.on_error == "raise":
+                raise
+            return self._cfg.acquire_fallback(key, token, e)
+        return decode_lease(reply, token)
+
+    async def release(self, key: str, token: Token) -> bool:
+        """End the lease of ``token`` at ``key``: True if it was live, False
+        if it had ended (released before, or expired). Harmless to repeat."""
+        args = self._cfg.release_args(key, check_token(token))
+        try:
+            return int(await _execute(self.client, args)) == 1
+        except UNREACHABLE as e:
+            if self._cfg.on_error == "raise":
+                raise
+            return self._cfg.release_fallback(key, e)
+
+    def lease(self, key: str, *, token: Optional[Token] = None, renew: Union[bool, float] = False) -> "AsyncLease":
+        """An async context manager that holds a lease at ``key`` while its
+        block runs: acquired on entry (a fresh token unless ``token`` is
+        given; :class:`LeaseDenied` when every slot is taken), released on
+        exit, also when the block raises or is cancelled. ``renew=True``
+        renews it from a background task every ``lease / 2``
+        (``renew=<seconds>``: that often) while the block runs."""
+        return AsyncLease(self, key, token, renew)
+
+
+def _retrieve(fut: "asyncio.Future[Any]") -> None:
+    """Done callback of a release left running by a cancelled block: log
+    its failure rather than leave it unretrieved."""
+    if not fut.cancelled() and fut.exception() is not None:
+        logger.warning("redis_ratelimit: releasing a lease failed: %r", fut.exception())
+
+
+class AsyncLease(_LeaseBase):
+    """``async with limiter.lease(key) as lease:`` (see
+    :meth:`AsyncConcurrencyLimiter.lease`); the asyncio twin of
+    :class:`redis_ratelimit.Lease`."""
+
+    limiter: AsyncConcurrencyLimiter
+
+    def __init__(self, limiter: AsyncConcurrencyLimiter, key: str, token: Optional[Token],
+                 renew: Union[bool, float]) -> None:
+        super().__init__(limiter, key, token, renew)
+        self._stop: Optional[asyncio.Event] = None
+        self._task: "Optional[asyncio.Task[None]]" = None
+        self._ending: "Optional[asyncio.Future[bool]]" = None
+
+    async def acquire(self) -> LeaseResult:
+        """Take the lease (raises :class:`LeaseDenied` when every slot is
+        taken) and start renewing it if asked to."""
+        self._start()
+        result = await self.limiter.acquire(self.key, self.token)
+        self._acquired(result)
+        if self.interval is not None:
+            self._stop = asyncio.Event()
+            self._task = asyncio.ensure_future(self._renew_loop(self._stop, self.interval))
+        return result
+
+    async def _renew_loop(self, stop: asyncio.Event, interval: float) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                result = await self.limiter.acquire(self.key, self.token)
+            except Exception as e:  # noqa: BLE001 - keep renewing; log each failure
+                self._renew_failed(e)
+                continue
+            self._renewed(result)
+
+    async def _end(self) -> bool:
+        if self._stop is not None:
+            self._stop.set()
+        if self._task is not None:
+            await self._task  # a renewal in flight lands before the release
+        return await self.limiter.release(self.key, self.token)
+
+    async def release(self) -> bool:
+        """Stop renewing (waiting for a renewal in flight), then release the
+        lease; True if it was still live. Runs once; later calls answer the
+        first outcome. The release runs to its end even if the awaiting
+        task is cancelled (it is shielded)."""
+        if self.released is not None:
+            return self.released
+        if not self._held:  # never acquired: nothing to release
+            self.released = False
+            return False
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end())
+        try:
+            self.released = await asyncio.shield(self._ending)
+        except asyncio.CancelledError:
+            self._ending.add_done_callback(_retrieve)
+            raise
+        except BaseException:
+            self.released = False
+            raise
+        return self.released
+
+    async def __aenter__(self) -> "AsyncLease":
+        await self.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.release()

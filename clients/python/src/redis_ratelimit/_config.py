@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from datetime import timedelta
 from typing import List, Literal, Optional, Tuple, Union
 
 from ._grammar import MAX_AMOUNT, MAX_WINDOW_MS, normalize_strategy, parse_duration, parse_limits
-from ._results import RateLimitResult
+from ._results import LeaseResult, RateLimitResult, Token
 
 logger = logging.getLogger("redis_ratelimit")
 
@@ -25,33 +26,45 @@ grammar (``"1h"``, ``"15m"``, ``"500ms"``, ``"2 days"``), a number of
 seconds, or a ``timedelta``; 1 ms to 10 years."""
 
 
-def penalty_arg(penalty: Penalty) -> Tuple[str, int]:
-    """The ``PENALTY`` argument for ``penalty`` and its length in ms.
+Duration = Union[str, int, float, timedelta]
+"""A duration the module takes (a ``PENALTY``, a lease): a string in its
+grammar (``"30s"``, ``"500ms"``, ``"2 minutes"``), a number of seconds, or a
+``timedelta``; 1 ms to 10 years."""
+
+
+def duration_arg(value: Duration, what: str = "duration") -> Tuple[str, int]:
+    """The module's argument for a duration and its length in ms.
 
     A string is checked against the module's grammar and sent as written; a
     number of seconds or a ``timedelta`` is rounded to the nearest ms and
     sent as ``"<n>ms"``. Raises ``ValueError`` (``TypeError`` for another
-    type)."""
-    if isinstance(penalty, str):
+    type), naming ``what`` ("penalty", "lease")."""
+    if isinstance(value, str):
         try:
-            ms = parse_duration(penalty)
+            ms = parse_duration(value)
         except ValueError as e:
-            raise ValueError(f"invalid penalty: {e}") from None
-        return penalty.strip(), ms
-    if isinstance(penalty, timedelta):
-        us = penalty // timedelta(microseconds=1)
+            raise ValueError(f"invalid {what}: {e}") from None
+        return value.strip(), ms
+    if isinstance(value, timedelta):
+        us = value // timedelta(microseconds=1)
         ms = (us + 500) // 1000
-    elif isinstance(penalty, (int, float)) and not isinstance(penalty, bool):
-        if not math.isfinite(penalty):
-            raise ValueError(f"invalid penalty {penalty!r}: must be 1 ms to 10 years")
-        ms = round(penalty * 1000)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"invalid {what} {value!r}: must be 1 ms to 10 years")
+        ms = round(value * 1000)
     else:
         raise TypeError(
-            f"penalty must be a str ('1h'), seconds or a timedelta, not {type(penalty).__name__}"
+            f"{what} must be a str ('1h'), seconds or a timedelta, not {type(value).__name__}"
         )
     if not 1 <= ms <= MAX_WINDOW_MS:
-        raise ValueError(f"invalid penalty {penalty!r}: must be 1 ms to 10 years")
+        raise ValueError(f"invalid {what} {value!r}: must be 1 ms to 10 years")
     return f"{ms}ms", ms
+
+
+def penalty_arg(penalty: Penalty) -> Tuple[str, int]:
+    """The ``PENALTY`` argument for ``penalty`` and its length in ms
+    (:func:`duration_arg`)."""
+    return duration_arg(penalty, "penalty")
 
 
 class _Config:
@@ -142,3 +155,110 @@ class _Config:
             strategy=self.strategy,
             error=True,
         )
+
+
+# -- concurrency leases (RL.ACQUIRE / RL.RELEASE, contract section 13) -------
+
+MAX_LEASES = 10000
+MAX_TOKEN_BYTES = 128
+
+
+def new_token() -> str:
+    """A fresh random lease token: 32 hex digits (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+def check_token(token: Token) -> Token:
+    """``token`` if the module takes it (1 to 128 bytes; a str counts in
+    UTF-8, as redis-py sends it; a bytearray or memoryview becomes bytes),
+    else ``ValueError`` / ``TypeError``."""
+    if isinstance(token, str):
+        n = len(token.encode("utf-8"))
+    elif isinstance(token, (bytes, bytearray, memoryview)):
+        token = bytes(token)
+        n = len(token)
+    else:
+        raise TypeError(f"a lease token must be str or bytes, not {type(token).__name__}")
+    if not 1 <= n <= MAX_TOKEN_BYTES:
+        raise ValueError(f"a lease token must be 1 to {MAX_TOKEN_BYTES} bytes, not {n}")
+    return token
+
+
+def renew_interval(renew: Union[bool, float], lease_ms: int) -> Optional[float]:
+    """Seconds between renewals of a lease held in a ``with`` block: None
+    (``renew=False``), half the lease (``renew=True``), or ``renew`` seconds
+    (a number, which should be well below the lease)."""
+    if renew is False:
+        return None
+    if renew is True:
+        return max(0.001, lease_ms / 2000.0)
+    if isinstance(renew, (int, float)) and math.isfinite(renew) and renew > 0:
+        return float(renew)
+    raise ValueError(f"renew must be True, False or a number of seconds above 0, not {renew!r}")
+
+
+class _LeaseConfig:
+    """What a concurrency limiter sends; shared by the sync and asyncio
+    limiters."""
+
+    def __init__(
+        self,
+        max: int,
+        lease: Duration,
+        prefix: str,
+        on_error: OnError,
+        error_retry_after: float,
+    ) -> None:
+        if isinstance(max, bool) or not isinstance(max, int) or not 1 <= max <= MAX_LEASES:
+            raise ValueError(f"max must be an integer from 1 to {MAX_LEASES}, not {max!r}")
+        self.max = max
+        self.lease, self.lease_ms = duration_arg(lease, "lease")
+        if on_error not in ("raise", "open", "closed"):
+            raise ValueError("on_error must be 'raise', 'open' or 'closed'")
+        self.on_error: OnError = on_error
+        retry_ms = int(math.ceil(error_retry_after * 1000))
+        self.error_retry_after_ms = retry_ms if retry_ms > 0 else 0
+        self.prefix = prefix
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}:{key}" if self.prefix else key
+
+    def acquire_args(self, key: str, token: Token) -> List[Union[str, int, bytes]]:
+        return ["RL.ACQUIRE", self.key(key), self.max, self.lease, token]
+
+    def release_args(self, key: str, token: Token) -> List[Union[str, int, bytes]]:
+        return ["RL.RELEASE", self.key(key), token]
+
+    def acquire_fallback(self, key: str, token: Token, exc: BaseException) -> LeaseResult:
+        """The result of an acquire when Redis is unreachable and on_error
+        is open (a lease granted by nobody) or closed (denied)."""
+        acquired = self.on_error == "open"
+        logger.warning(
+            "redis_ratelimit: RL.ACQUIRE %s failed (%s: %s); failing %s: %s",
+            self.key(key),
+            type(exc).__name__,
+            exc,
+            self.on_error,
+            "lease granted" if acquired else "lease denied",
+        )
+        return LeaseResult(
+            acquired=acquired,
+            max=self.max,
+            available=0,
+            reset_after_ms=0,
+            retry_after_ms=0 if acquired else self.error_retry_after_ms,
+            token=token,
+            error=True,
+        )
+
+    def release_fallback(self, key: str, exc: BaseException) -> bool:
+        """A release that could not reach Redis (on_error open or closed):
+        logged; the lease ends when it expires."""
+        logger.warning(
+            "redis_ratelimit: RL.RELEASE %s failed (%s: %s); failing %s: the lease ends when it expires",
+            self.key(key),
+            type(exc).__name__,
+            exc,
+            self.on_error,
+        )
+        return False

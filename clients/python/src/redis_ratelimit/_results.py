@@ -6,9 +6,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, Union
 
 from ._grammar import Limit
+
+Token = Union[str, bytes]
+"""A lease token: 1 to 128 bytes (a str is sent as UTF-8)."""
+
 
 def _ceil_s(ms: int) -> int:
     """Milliseconds to whole seconds, rounded up (0 stays 0)."""
@@ -214,4 +218,95 @@ def decode_stats(reply: Any) -> List[LimitStats]:
                 penalty_ms=int(d.get("penalty_ms", 0)),
             )
         )
+    return out
+
+
+@dataclass(frozen=True)
+class LeaseResult:
+    """The reply of RL.ACQUIRE (a concurrency lease), plus the token it was
+    sent with and what the HTTP headers need.
+
+    ``bool(result)`` is ``acquired``.
+    """
+
+    acquired: bool
+    #: the most leases the key holds at once (the limiter's ``max``)
+    max: int
+    #: slots left after this call (never negative)
+    available: int
+    #: ms until every live lease at the key has ended (0 when none)
+    reset_after_ms: int
+    #: 0 when acquired; else ms until the earliest live lease ends, at the
+    #: latest (a holder that releases frees its slot sooner)
+    retry_after_ms: int
+    #: the token that names the lease; pass it to ``release``
+    token: Token = ""
+    #: True when Redis could not be reached and the limiter failed open or
+    #: closed instead of asking the module; the numbers are then made up.
+    error: bool = False
+    #: client clock (time.time()) when the result was made
+    at: float = field(default_factory=time.time, compare=False)
+
+    def __bool__(self) -> bool:
+        return self.acquired
+
+    @property
+    def reset_after(self) -> float:
+        """Seconds until every live lease at the key has ended."""
+        return self.reset_after_ms / 1000.0
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until a slot frees at the latest (0.0 when acquired)."""
+        return self.retry_after_ms / 1000.0
+
+    def headers(self, name: str = "concurrency") -> Dict[str, str]:
+        """HTTP response headers for this result:
+
+        - ``RateLimit-Policy: "concurrency";q=<max>;qu="concurrent-requests"``
+          and ``RateLimit: "concurrency";r=<available>`` (the IETF draft's
+          quota unit for requests in flight; ``name`` names the policy);
+        - ``Retry-After`` (whole seconds, rounded up, at least 1) when denied:
+          when the earliest lease expires, the latest a slot frees.
+
+        A result made while Redis was unreachable carries only
+        ``Retry-After`` when it denies.
+        """
+        h: Dict[str, str] = {}
+        if not self.error:
+            h["RateLimit-Policy"] = f'"{name}";q={self.max};qu="concurrent-requests"'
+            h["RateLimit"] = f'"{name}";r={self.available}'
+        if not self.acquired and self.retry_after_ms > 0:
+            h["Retry-After"] = str(max(1, _ceil_s(self.retry_after_ms)))
+        return h
+
+
+def decode_lease(reply: Any, token: Token) -> LeaseResult:
+    """The five integers of RL.ACQUIRE."""
+    if not isinstance(reply, (list, tuple)) or len(reply) != 5:
+        raise ValueError(f"unexpected RL.ACQUIRE reply: {reply!r}")
+    a, mx, avail, reset, retry = (int(x) for x in reply)
+    return LeaseResult(
+        acquired=a == 1,
+        max=mx,
+        available=avail,
+        reset_after_ms=reset,
+        retry_after_ms=retry,
+        token=token,
+    )
+
+
+def merge_headers(*parts: Mapping[str, str]) -> Dict[str, str]:
+    """Headers of several results in one dict: the list fields
+    (``RateLimit-Policy``, ``RateLimit``) joined with ``", "``, the longest
+    ``Retry-After``, else the first value."""
+    out: Dict[str, str] = {}
+    for part in parts:
+        for k, v in part.items():
+            if k not in out:
+                out[k] = v
+            elif k in ("RateLimit-Policy", "RateLimit"):
+                out[k] = f"{out[k]}, {v}"
+            elif k == "Retry-After":
+                out[k] = str(max(int(out[k]), int(v)))
     return out
