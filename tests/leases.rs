@@ -14,6 +14,7 @@
 //! either side for rounding).
 
 mod common;
+use common::checks::*;
 use common::*;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -107,22 +108,6 @@ fn release(c: &mut Connection, key: &str, token: impl AsRef<[u8]>) -> i64 {
     }
 }
 
-fn floor_ms(d: Duration) -> i64 {
-    d.as_millis() as i64
-}
-
-fn ceil_ms(d: Duration) -> i64 {
-    d.as_micros().div_ceil(1000) as i64
-}
-
-/// Runs `f`, returning its value with the instants just before and after.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Instant, Instant) {
-    let b = Instant::now();
-    let v = f();
-    let a = Instant::now();
-    (v, b, a)
-}
-
 /// A lease of `d` ms granted (or renewed) by a call sent at `before` and
 /// answered at `after`.
 #[derive(Clone, Copy, Debug)]
@@ -182,12 +167,6 @@ fn assert_left(x: i64, h: &Held, b: Instant, a: Instant, what: &str) {
     assert_between(x, lo, hi, what);
 }
 
-/// The server's clock, Unix ms.
-fn server_ms(c: &mut Connection) -> i64 {
-    let (s, us): (i64, i64) = redis::cmd("TIME").query(c).unwrap();
-    s * 1000 + us / 1000
-}
-
 /// `RL.ACQUIRE` bracketed by the server's clock: (reply, server ms before,
 /// server ms after).
 #[track_caller]
@@ -227,14 +206,6 @@ fn assert_ttl(c: &mut Connection, key: &str, ms: i64, what: &str) {
     assert_between(at - server_ms(c), ms - SLACK, ms, what);
 }
 
-fn counter(c: &mut Connection, name: &str) -> i64 {
-    let f = info(c, "ratelimit");
-    f.get(name)
-        .unwrap_or_else(|| panic!("no {name} in INFO ratelimit: {f:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
 fn counters(c: &mut Connection) -> [i64; 4] {
     [
         counter(c, ACQUIRED),
@@ -253,36 +224,6 @@ fn key_state(c: &mut Connection, key: &str) -> (Option<Vec<u8>>, i64) {
     (dump(c, key), pexpiretime(c, key))
 }
 
-/// Every key with its DUMP payload and absolute expiry.
-fn data(c: &mut Connection) -> Vec<(String, Option<Vec<u8>>, i64)> {
-    keys(c)
-        .into_iter()
-        .map(|k| {
-            let d = dump(c, &k);
-            let e = pexpiretime(c, &k);
-            (k, d, e)
-        })
-        .collect()
-}
-
-/// Same keys, DUMP payloads and PEXPIRETIME on two servers; every key has
-/// a TTL.
-fn assert_same_data(a: &Server, b: &Server) {
-    let mut ac = a.conn();
-    let mut bc = b.conn();
-    let x = data(&mut ac);
-    let y = data(&mut bc);
-    assert!(!x.is_empty(), "no keys at all");
-    let xk: Vec<&String> = x.iter().map(|t| &t.0).collect();
-    let yk: Vec<&String> = y.iter().map(|t| &t.0).collect();
-    assert_eq!(xk, yk, "key sets differ");
-    for (p, q) in x.iter().zip(&y) {
-        assert_eq!(p.1, q.1, "DUMP of {} differs", p.0);
-        assert_eq!(p.2, q.2, "PEXPIRETIME of {} differs", p.0);
-        assert!(p.2 > 0, "{} has no TTL ({})", p.0, p.2);
-    }
-}
-
 /// `WATCH key` on one client, `args` from another, then `MULTI PING EXEC`
 /// on the first: true when the transaction ran (the key was not signalled
 /// as modified).
@@ -296,74 +237,12 @@ fn exec_survives(p: &Server, key: &str, args: &[&[u8]]) -> bool {
     !matches!(raw(&mut watcher, &["EXEC"]).unwrap(), Value::Nil)
 }
 
-/// Subscribes to every key-event notification of db 0 and collects
-/// (event, key) pairs until a message on channel `done`.
-fn listen(server: &Server) -> std::thread::JoinHandle<Vec<(String, String)>> {
-    let client = redis::Client::open(server.url()).unwrap();
-    let (ready, subscribed) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let mut con = client.get_connection().unwrap();
-        let mut ps = con.as_pubsub();
-        ps.psubscribe("__keyevent@0__:*").unwrap();
-        ps.subscribe("done").unwrap();
-        ps.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        ready.send(()).unwrap();
-        let mut got = Vec::new();
-        loop {
-            let msg = ps.get_message().expect("a notification within 10 s");
-            let channel = msg.get_channel_name().to_string();
-            if channel == "done" {
-                return got;
-            }
-            let event = channel.trim_start_matches("__keyevent@0__:").to_string();
-            let key: String = msg.get_payload().unwrap();
-            got.push((event, key));
-        }
-    });
-    subscribed
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    handle
-}
-
-fn events_of<'a>(ev: &'a [(String, String)], key: &str) -> Vec<&'a str> {
-    ev.iter()
-        .filter(|(_, k)| k == key)
-        .map(|(e, _)| e.as_str())
-        .collect()
-}
-
 fn notify_all(s: &Server) {
     raw(
         &mut s.conn(),
         &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
     )
     .unwrap();
-}
-
-fn arr(v: &Value) -> &Vec<Value> {
-    match v {
-        Value::Array(a) => a,
-        Value::Set(a) => a,
-        other => panic!("expected an array, got {other:?}"),
-    }
-}
-
-fn field<'a>(pairs: &'a [(String, Value)], name: &str) -> &'a Value {
-    &pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no field {name:?} in {pairs:?}"))
-        .1
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    arr(v).iter().map(to_string).collect()
-}
-
-fn ping(c: &mut Connection) {
-    let pong: String = redis::cmd("PING").query(c).unwrap();
-    assert_eq!(pong, "PONG");
 }
 
 /// `penalty_ms` of `key` as RL.STATS reports it.
@@ -1589,44 +1468,6 @@ fn replica_without_the_module_holds_byte_identical_leases() {
     assert_same_data(&p, &rm);
 }
 
-/// Lower-cased command names in the incremental AOF files.
-fn aof_command_names(dir: &std::path::Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(dir.join("appendonlydir"))
-        .expect("appendonlydir")
-        .flatten()
-    {
-        if !e.file_name().to_string_lossy().contains(".incr.aof") {
-            continue;
-        }
-        let data = std::fs::read(e.path()).unwrap();
-        let mut i = 0;
-        let line = |i: &mut usize| -> String {
-            let start = *i;
-            while *i + 1 < data.len() && &data[*i..*i + 2] != b"\r\n" {
-                *i += 1;
-            }
-            let l = String::from_utf8_lossy(&data[start..*i]).into_owned();
-            *i += 2;
-            l
-        };
-        while i < data.len() {
-            let head = line(&mut i);
-            assert!(head.starts_with('*'), "unexpected AOF line {head:?}");
-            let n: usize = head[1..].parse().unwrap();
-            for j in 0..n {
-                let len_line = line(&mut i);
-                let len: usize = len_line[1..].parse().unwrap();
-                if j == 0 {
-                    names.push(String::from_utf8_lossy(&data[i..i + len]).to_ascii_lowercase());
-                }
-                i += len + 2;
-            }
-        }
-    }
-    names
-}
-
 #[test]
 fn aof_restart_keeps_byte_identical_leases() {
     let opts = Opts::default().args(&["--appendonly", "yes", "--appendfsync", "always"]);
@@ -1696,16 +1537,6 @@ fn wrongtype_for_foreign_values_key_untouched() {
 // ---------------------------------------------------------------------------
 // 9. Command metadata
 // ---------------------------------------------------------------------------
-
-fn command_info(c: &mut Connection, name: &str) -> Vec<Value> {
-    let v = raw(c, &["COMMAND", "INFO", name]).unwrap();
-    let outer = arr(&v);
-    assert_eq!(outer.len(), 1);
-    match &outer[0] {
-        Value::Nil => panic!("COMMAND INFO {name}: unknown command"),
-        info => arr(info).clone(),
-    }
-}
 
 #[test]
 fn command_info_rl_acquire_and_rl_release() {

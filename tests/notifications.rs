@@ -4,38 +4,9 @@
 
 mod common;
 
+use common::checks::listen;
 use common::*;
 use std::time::{Duration, Instant};
-
-/// Subscribes to every key-event notification of db 0 on `server` and, in a
-/// thread, collects (event, key) pairs until the `done` channel speaks.
-fn listen(server: &Server) -> std::thread::JoinHandle<Vec<(String, String)>> {
-    let client = redis::Client::open(server.url()).unwrap();
-    let (ready, subscribed) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let mut con = client.get_connection().unwrap();
-        let mut ps = con.as_pubsub();
-        ps.psubscribe("__keyevent@0__:*").unwrap();
-        ps.subscribe("done").unwrap();
-        ps.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        ready.send(()).unwrap();
-        let mut got = Vec::new();
-        loop {
-            let msg = ps.get_message().expect("a notification within 10 s");
-            let channel = msg.get_channel_name().to_string();
-            if channel == "done" {
-                return got;
-            }
-            let event = channel.trim_start_matches("__keyevent@0__:").to_string();
-            let key: String = msg.get_payload().unwrap();
-            got.push((event, key));
-        }
-    });
-    subscribed
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    handle
-}
 
 fn ev(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

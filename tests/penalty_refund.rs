@@ -12,6 +12,7 @@
 //! left (1 ms either side for rounding).
 
 mod common;
+use common::checks::*;
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -20,22 +21,6 @@ const STRATEGIES: [&str; 4] = ["fixed", "sliding", "moving", "gcra"];
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-fn floor_ms(d: Duration) -> i64 {
-    d.as_millis() as i64
-}
-
-fn ceil_ms(d: Duration) -> i64 {
-    d.as_micros().div_ceil(1000) as i64
-}
-
-/// Runs `f`, returning its value with the instants just before and after.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Instant, Instant) {
-    let b = Instant::now();
-    let v = f();
-    let a = Instant::now();
-    (v, b, a)
-}
 
 /// A penalty of `d` ms started by a call sent at `before` and answered at
 /// `after`.
@@ -203,50 +188,6 @@ fn refund(c: &mut Connection, key: &str, limits: &str, opts: &[&str]) -> [i64; 5
     }
 }
 
-/// The server's clock, Unix ms.
-fn server_ms(c: &mut Connection) -> i64 {
-    let (s, us): (i64, i64) = redis::cmd("TIME").query(c).unwrap();
-    s * 1000 + us / 1000
-}
-
-fn counter(c: &mut Connection, name: &str) -> i64 {
-    let f = info(c, "ratelimit");
-    f.get(name)
-        .unwrap_or_else(|| panic!("no {name} in INFO ratelimit: {f:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// Every key with its DUMP payload and absolute expiry.
-fn data(c: &mut Connection) -> Vec<(String, Option<Vec<u8>>, i64)> {
-    keys(c)
-        .into_iter()
-        .map(|k| {
-            let d = dump(c, &k);
-            let e = pexpiretime(c, &k);
-            (k, d, e)
-        })
-        .collect()
-}
-
-/// Same keys, DUMP payloads and PEXPIRETIME on two servers; every key has
-/// a TTL.
-fn assert_same_data(a: &Server, b: &Server) {
-    let mut ac = a.conn();
-    let mut bc = b.conn();
-    let x = data(&mut ac);
-    let y = data(&mut bc);
-    assert!(!x.is_empty(), "no keys at all");
-    let xk: Vec<&String> = x.iter().map(|t| &t.0).collect();
-    let yk: Vec<&String> = y.iter().map(|t| &t.0).collect();
-    assert_eq!(xk, yk, "key sets differ");
-    for (p, q) in x.iter().zip(&y) {
-        assert_eq!(p.1, q.1, "DUMP of {} differs", p.0);
-        assert_eq!(p.2, q.2, "PEXPIRETIME of {} differs", p.0);
-        assert!(p.2 > 0, "{} has no TTL ({})", p.0, p.2);
-    }
-}
-
 fn with(opts: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
     let mut v = opts.to_vec();
     v.extend_from_slice(more);
@@ -270,26 +211,6 @@ fn exec_survives(p: &Server, key: &str, args: &[&str]) -> bool {
     !matches!(raw(&mut watcher, &["EXEC"]).unwrap(), Value::Nil)
 }
 
-fn arr(v: &Value) -> &Vec<Value> {
-    match v {
-        Value::Array(a) => a,
-        Value::Set(a) => a,
-        other => panic!("expected an array, got {other:?}"),
-    }
-}
-
-fn field<'a>(pairs: &'a [(String, Value)], name: &str) -> &'a Value {
-    &pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no field {name:?} in {pairs:?}"))
-        .1
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    arr(v).iter().map(to_string).collect()
-}
-
 fn collect_strings(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Array(a) | Value::Set(a) => a.iter().for_each(|x| collect_strings(x, out)),
@@ -302,11 +223,6 @@ fn collect_strings(v: &Value, out: &mut Vec<String>) {
         }
         _ => {}
     }
-}
-
-fn ping(c: &mut Connection) {
-    let pong: String = redis::cmd("PING").query(c).unwrap();
-    assert_eq!(pong, "PONG");
 }
 
 const COST_ERR: &str = "ERR COST must be an integer from 1 to 4294967295";
@@ -1872,43 +1788,6 @@ fn a_refund_that_changes_nothing_writes_nothing_and_a_real_one_propagates() {
     }
 }
 
-/// Subscribes to every key-event notification of db 0 and collects
-/// (event, key) pairs until a message on channel `done`.
-fn listen(server: &Server) -> std::thread::JoinHandle<Vec<(String, String)>> {
-    let client = redis::Client::open(server.url()).unwrap();
-    let (ready, subscribed) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let mut con = client.get_connection().unwrap();
-        let mut ps = con.as_pubsub();
-        ps.psubscribe("__keyevent@0__:*").unwrap();
-        ps.subscribe("done").unwrap();
-        ps.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        ready.send(()).unwrap();
-        let mut got = Vec::new();
-        loop {
-            let msg = ps.get_message().expect("a notification within 10 s");
-            let channel = msg.get_channel_name().to_string();
-            if channel == "done" {
-                return got;
-            }
-            let event = channel.trim_start_matches("__keyevent@0__:").to_string();
-            let key: String = msg.get_payload().unwrap();
-            got.push((event, key));
-        }
-    });
-    subscribed
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    handle
-}
-
-fn events_of<'a>(ev: &'a [(String, String)], key: &str) -> Vec<&'a str> {
-    ev.iter()
-        .filter(|(_, k)| k == key)
-        .map(|(e, _)| e.as_str())
-        .collect()
-}
-
 #[test]
 fn refunds_and_penalties_notify_only_when_they_write() {
     let p = Server::start();
@@ -2063,44 +1942,6 @@ fn replica_without_the_module_holds_the_same_penalties_and_refunds() {
         let k = format!("penref:{st}");
         assert_eq!(dump(&mut plain, &k), dump(&mut c, &k));
     }
-}
-
-/// Lower-cased command names in the incremental AOF files.
-fn aof_command_names(dir: &std::path::Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(dir.join("appendonlydir"))
-        .expect("appendonlydir")
-        .flatten()
-    {
-        if !e.file_name().to_string_lossy().contains(".incr.aof") {
-            continue;
-        }
-        let data = std::fs::read(e.path()).unwrap();
-        let mut i = 0;
-        let line = |i: &mut usize| -> String {
-            let start = *i;
-            while *i + 1 < data.len() && &data[*i..*i + 2] != b"\r\n" {
-                *i += 1;
-            }
-            let l = String::from_utf8_lossy(&data[start..*i]).into_owned();
-            *i += 2;
-            l
-        };
-        while i < data.len() {
-            let head = line(&mut i);
-            assert!(head.starts_with('*'), "unexpected AOF line {head:?}");
-            let n: usize = head[1..].parse().unwrap();
-            for j in 0..n {
-                let len_line = line(&mut i);
-                let len: usize = len_line[1..].parse().unwrap();
-                if j == 0 {
-                    names.push(String::from_utf8_lossy(&data[i..i + len]).to_ascii_lowercase());
-                }
-                i += len + 2;
-            }
-        }
-    }
-    names
 }
 
 #[test]
@@ -2424,16 +2265,6 @@ fn hostile_refund_inputs_get_errors_and_write_nothing() {
 // ---------------------------------------------------------------------------
 // 9. Command metadata
 // ---------------------------------------------------------------------------
-
-fn command_info(c: &mut Connection, name: &str) -> Vec<Value> {
-    let v = raw(c, &["COMMAND", "INFO", name]).unwrap();
-    let outer = arr(&v);
-    assert_eq!(outer.len(), 1);
-    match &outer[0] {
-        Value::Nil => panic!("COMMAND INFO {name}: unknown command"),
-        info => arr(info).clone(),
-    }
-}
 
 #[test]
 fn command_info_rl_refund() {

@@ -37,6 +37,7 @@ pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 mod bins;
+pub mod checks;
 pub use bins::module_path;
 pub use bins::redis_server_bin;
 mod server_kind;
