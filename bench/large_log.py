@@ -144,20 +144,27 @@ def usec_per_call(r, cmd):
     return st["usec_per_call"] if st else None
 
 
-def main():
-    d = tempfile.mkdtemp(prefix="rl-bench-largelog-")
+def start_server(prefix):
+    """A private redis-server with the module (persistence off) on a free
+    127.0.0.1 port: its process (stop it by pid) and a client."""
+    d = tempfile.mkdtemp(prefix=prefix)
     port = free_port()
     proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
                              "--save", "", "--appendonly", "no", "--loadmodule", MODULE],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    r = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(200):
+        try:
+            r.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return proc, r
+
+
+def main():
+    proc, r = start_server("rl-bench-largelog-")
     try:
-        r = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(200):
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         sec, usec = r.time()
         now = sec * 1000 + usec // 1000
         long_ago, recent = now - WINDOW_MS - 60_000, now - 60_000

@@ -18,29 +18,17 @@ Environment: RL_MODULE, REDIS_SERVER as for bench.py.
 """
 
 import os
-import socket
 import statistics
-import subprocess
-import tempfile
 import time
 import uuid
 
-import redis
+from large_log import start_server
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE = os.path.abspath(os.environ.get("RL_MODULE", os.path.join(ROOT, "target/release/libredis_ratelimit.so")))
-REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
 QUICK = bool(os.environ.get("BENCH_QUICK"))
 ROUNDS = 2 if QUICK else 5
 PAIRS = 5_000 if QUICK else 20_000
 KEYS = 1_000
 MEM_N = 2_000 if QUICK else 10_000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def calls_usec(r, cmd):
@@ -69,19 +57,8 @@ def used(r):
 
 
 def main():
-    d = tempfile.mkdtemp(prefix="rl-bench-leases-")
-    port = free_port()
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
-                             "--save", "", "--appendonly", "no", "--loadmodule", MODULE],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc, r = start_server("rl-bench-leases-")
     try:
-        r = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(200):
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         tokens = [str(uuid.UUID(int=i)).encode() for i in range(PAIRS)]
         lease = (lambda i: ["RL.ACQUIRE", f"lease:{i % KEYS}", "10", "30s", tokens[i]],
                  lambda i: ["RL.RELEASE", f"lease:{i % KEYS}", tokens[i]])

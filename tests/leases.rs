@@ -224,19 +224,6 @@ fn key_state(c: &mut Connection, key: &str) -> (Option<Vec<u8>>, i64) {
     (dump(c, key), pexpiretime(c, key))
 }
 
-/// `WATCH key` on one client, `args` from another, then `MULTI PING EXEC`
-/// on the first: true when the transaction ran (the key was not signalled
-/// as modified).
-fn exec_survives(p: &Server, key: &str, args: &[&[u8]]) -> bool {
-    let mut watcher = p.conn();
-    let mut other = p.conn();
-    raw(&mut watcher, &["WATCH", key]).unwrap();
-    let _ = rawb(&mut other, args);
-    raw(&mut watcher, &["MULTI"]).unwrap();
-    raw(&mut watcher, &["PING"]).unwrap();
-    !matches!(raw(&mut watcher, &["EXEC"]).unwrap(), Value::Nil)
-}
-
 fn notify_all(s: &Server) {
     raw(
         &mut s.conn(),
@@ -582,7 +569,10 @@ fn refused_calls_propagate_nothing_and_keep_watch() {
         assert!(rawb(&mut c, args).is_err(), "{args:?} succeeded");
         assert_eq!(p.repl_offset(), before, "{args:?} propagated a write");
         assert_eq!(data(&mut c), before_data, "{args:?} changed a key");
-        assert!(exec_survives(&p, key, args), "{args:?} aborted a WATCH");
+        assert!(
+            exec_survives_bytes(&p, key, args),
+            "{args:?} aborted a WATCH"
+        );
     }
 }
 
@@ -885,7 +875,7 @@ fn releases_that_end_nothing_write_nothing() {
         assert_eq!(data(&mut c), before_data, "{key} {token:?} wrote");
         let args: [&[u8]; 3] = [b"RL.RELEASE", key.as_bytes(), token];
         assert!(
-            exec_survives(&p, key, &args),
+            exec_survives_bytes(&p, key, &args),
             "{key} {token:?} aborted a WATCH"
         );
     }
@@ -897,7 +887,7 @@ fn releases_that_end_nothing_write_nothing() {
     );
     // A release that ends a live lease is a write.
     let before = p.repl_offset();
-    assert!(!exec_survives(&p, "k", &[b"RL.RELEASE", b"k", b"a"]));
+    assert!(!exec_survives_bytes(&p, "k", &[b"RL.RELEASE", b"k", b"a"]));
     assert!(
         p.repl_offset() > before,
         "a real release propagated nothing"
@@ -1152,7 +1142,10 @@ fn denied_acquires_write_nothing_and_granted_ones_do() {
         assert_eq!(five(v, "denial")[0], 0, "{args:?} was granted");
         assert_eq!(p.repl_offset(), before, "{args:?} propagated a write");
         assert_eq!(data(&mut c), before_data, "{args:?} changed a key");
-        assert!(exec_survives(&p, key, args), "{args:?} aborted a WATCH");
+        assert!(
+            exec_survives_bytes(&p, key, args),
+            "{args:?} aborted a WATCH"
+        );
     }
     assert_eq!(counter(&mut c, DENIED) - denied0, 2 * denials.len() as i64);
     assert_eq!(
@@ -1173,7 +1166,7 @@ fn denied_acquires_write_nothing_and_granted_ones_do() {
     for args in &grants {
         let key = std::str::from_utf8(args[1]).unwrap();
         let before = p.repl_offset();
-        assert!(!exec_survives(&p, key, args), "{args:?} kept a WATCH");
+        assert!(!exec_survives_bytes(&p, key, args), "{args:?} kept a WATCH");
         assert!(p.repl_offset() > before, "{args:?} propagated nothing");
     }
     wait_synced(&p, &r);

@@ -552,17 +552,14 @@ fn run(strategy: Strategy, amounts: [u64; 4], ops: Vec<Op>) -> Result<(), TestCa
             }
             // The module's path: the plan `decide` made (its index and, for
             // one limit, what judging computed), handed to `commit`.
-            let (_, plan) =
-                engine::decide((!value.is_empty()).then_some(&value[..]), &req, now).unwrap();
-            let mut t = Tracked::new(&mut value);
-            expire_at = engine::commit(
-                &mut t,
-                &mut { plan },
+            let (_, written) = engine::hit_vec(
+                &mut value,
                 &req,
                 now,
                 Bounds::with_log(engine::MAX_VALUE_LEN),
             )
             .unwrap();
+            expire_at = written.expect("an admitted hit with a cost writes");
             // The expiry commit computed from the states it wrote is the one
             // read back from the value.
             prop_assert_eq!(Some(expire_at), engine::expiry(&value, now).unwrap());

@@ -174,3 +174,26 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Instant, Instant) {
     let a = Instant::now();
     (v, b, a)
 }
+
+/// `WATCH key` on one client, `args` from another, then `MULTI PING EXEC`
+/// on the first: true when the transaction ran (the key was not signalled
+/// as modified).
+pub fn exec_survives(p: &Server, key: &str, args: &[&str]) -> bool {
+    let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    exec_survives_bytes(p, key, &bytes)
+}
+
+/// [`exec_survives`] with arguments of any bytes.
+pub fn exec_survives_bytes(p: &Server, key: &str, args: &[&[u8]]) -> bool {
+    let mut watcher = p.conn();
+    let mut other = p.conn();
+    raw(&mut watcher, &["WATCH", key]).unwrap();
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let _: RedisResult<Value> = cmd.query(&mut other);
+    raw(&mut watcher, &["MULTI"]).unwrap();
+    raw(&mut watcher, &["PING"]).unwrap();
+    !matches!(raw(&mut watcher, &["EXEC"]).unwrap(), Value::Nil)
+}
