@@ -171,8 +171,7 @@ impl Key {
     }
 
     /// Writes an admitted hit (the `plan` [`engine::decide`] made
-    /// from this key's value) and replicates it: a small value through a
-    /// stack copy written back whole, a large one patched in place.
+    /// from this key's value) and replicates it, through [`Key::rewrite`].
     #[inline]
     pub fn commit_hit(
         &mut self,
@@ -181,30 +180,13 @@ impl Key {
         now: u64,
         max_log_bytes: usize,
     ) -> Result<(), EngineError> {
-        let copy = match self.content() {
-            Content::Str(v) if v.len() > COPY_MAX => None,
-            Content::Str(v) => Some(SmallBuf::from_slice(v)),
-            _ => Some(SmallBuf::from_slice(&[])),
+        let mut op = HitOp {
+            plan,
+            req,
+            now,
+            bounds: Bounds::with_log(max_log_bytes),
         };
-        if let Some(mut copy) = copy {
-            let mut t = Tracked::new(&mut copy);
-            let expire_at =
-                engine::commit(&mut t, plan, req, now, Bounds::with_log(max_log_bytes))?;
-            self.write(t.bytes(), expire_at);
-            self.replicate_whole(t.bytes(), expire_at);
-            return Ok(());
-        }
-        self.seen.set(None);
-        let mut dma = DmaBuf::new(self.key);
-        let mut t = Tracked::new(&mut dma);
-        let committed = engine::commit(&mut t, plan, req, now, Bounds::with_log(max_log_bytes));
-        if t.span().is_some() || t.shrunk() {
-            self.modified = true;
-        }
-        let expire_at = committed?;
-        let expiry_changed = self.set_expire(expire_at);
-        self.replicate_change(&t, expire_at, expiry_changed);
-        Ok(())
+        self.rewrite(&mut op).map(|_| ())
     }
 
     /// Runs `op` on this key's value (missing: empty) and writes and
@@ -212,6 +194,7 @@ impl Key {
     /// stack copy written back whole, a large one patched in place; a value
     /// left with nothing is deleted; nothing is written when nothing
     /// changed.
+    #[inline]
     pub fn rewrite(&mut self, op: &mut impl ValueOp) -> Result<Written, EngineError> {
         let copy = match self.content() {
             Content::Str(v) if v.len() > COPY_MAX => None,
@@ -372,6 +355,21 @@ impl Drop for Key {
 pub trait ValueOp {
     /// Changes the value in `t` (empty: no key) and says what it left.
     fn run<B: ValueBuf>(&mut self, t: &mut Tracked<B>) -> Result<Written, EngineError>;
+}
+
+/// An admitted hit's write: the plan committed, always a change.
+struct HitOp<'a> {
+    plan: &'a mut Plan,
+    req: &'a Request,
+    now: u64,
+    bounds: Bounds,
+}
+
+impl ValueOp for HitOp<'_> {
+    #[inline]
+    fn run<B: ValueBuf>(&mut self, t: &mut Tracked<B>) -> Result<Written, EngineError> {
+        engine::commit(t, self.plan, self.req, self.now, self.bounds).map(Written::Changed)
+    }
 }
 
 /// The string value of an open key, writable in place through DMA; growing
